@@ -1,0 +1,126 @@
+// loops.h: the CPU's strided iteration and dtype dispatch, shared by every CPU kernel.
+// strided_for walks an N-d index space for K operands, each with its own element strides
+// (0 on broadcast axes), merging axes that are contiguous for all operands and handing the
+// kernel runs along the innermost axis. Large loops split into contiguous ranges of the linear
+// index across OpenMP threads; each element is computed by exactly one thread, so results do
+// not depend on the thread count.
+#pragma once
+#include <omp.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "engine/dtype.h"
+#include "engine/error.h"
+#include "engine/tensor.h"
+
+namespace gv::cpu {
+
+constexpr int64_t kParallelGrain = 1 << 15;  // elements below which a loop stays on one thread
+
+// Call f(begin, end) over [0, n) split across threads when n * cost is large enough.
+template <class F>
+void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
+  if (n <= 0) return;
+  int nt = omp_get_max_threads();
+  if (nt <= 1 || n * cost_per_item < kParallelGrain || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    int64_t b = n * t / T, e = n * (t + 1) / T;
+    if (b < e) f(b, e);
+  }
+}
+
+// f(offs, n, inner): for i in [0, n): operand k's element is at offs[k] + i * inner[k].
+template <size_t K, class F>
+void strided_for(Shape shape, std::array<Shape, K> strides, F&& f) {
+  // drop size-1 axes, then merge axis d into d+1 where every operand is contiguous across them
+  Shape sh;
+  std::array<Shape, K> st;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return;
+    if (shape[d] == 1) continue;
+    bool merge = !sh.empty();
+    for (size_t k = 0; k < K && merge; ++k) merge = st[k].back() == strides[k][d] * shape[d];
+    if (merge) {
+      sh.back() *= shape[d];
+      for (size_t k = 0; k < K; ++k) st[k].back() = strides[k][d];
+    } else {
+      sh.push_back(shape[d]);
+      for (size_t k = 0; k < K; ++k) st[k].push_back(strides[k][d]);
+    }
+  }
+  std::array<int64_t, K> inner{};
+  if (sh.empty()) {
+    std::array<int64_t, K> zero{};
+    f(zero, int64_t(1), inner);
+    return;
+  }
+  GV_CHECK(sh.size() <= 16, ShapeError, "strided loop: at most 16 axes, got {}", shape.size());
+  const int nd = (int)sh.size();
+  for (size_t k = 0; k < K; ++k) inner[k] = st[k][nd - 1];
+  const int64_t total = shape_numel(sh), len = sh[nd - 1];
+  parallel_for(total, 1, [&](int64_t b, int64_t e) {
+    // multi-index of b
+    int64_t idx[16] = {0};
+    int64_t r = b;
+    for (int d = nd - 1; d >= 0; --d) {
+      idx[d] = r % sh[d];
+      r /= sh[d];
+    }
+    std::array<int64_t, K> base{};  // offset of the outer axes (all but the last)
+    for (int d = 0; d < nd - 1; ++d)
+      for (size_t k = 0; k < K; ++k) base[k] += idx[d] * st[k][d];
+    int64_t pos = b;
+    while (pos < e) {
+      int64_t i0 = idx[nd - 1], n = std::min(len - i0, e - pos);
+      std::array<int64_t, K> offs;
+      for (size_t k = 0; k < K; ++k) offs[k] = base[k] + i0 * inner[k];
+      f(offs, n, inner);
+      pos += n;
+      idx[nd - 1] = 0;
+      // carry into the outer axes
+      for (int d = nd - 2; d >= 0; --d) {
+        for (size_t k = 0; k < K; ++k) base[k] += st[k][d];
+        if (++idx[d] < sh[d]) break;
+        for (size_t k = 0; k < K; ++k) base[k] -= st[k][d] * sh[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+// Strides of `t` seen through a broadcast to `shape` (0 on broadcast and new leading axes).
+inline Shape broadcast_strides(const Tensor& t, const Shape& shape) {
+  Shape s(shape.size(), 0);
+  int64_t off = (int64_t)shape.size() - t.dim();
+  for (int64_t d = 0; d < t.dim(); ++d) s[off + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
+  return s;
+}
+
+// Call f.template operator()<T>() for the float dtypes (f32, f64).
+template <class F>
+decltype(auto) dispatch_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f32: return f.template operator()<float>();
+    case DType::f64: return f.template operator()<double>();
+    default: GV_THROW(DTypeError, "{}: needs a float32 or float64 tensor, got {}", op, dtype_name(dt));
+  }
+}
+// The same for every dtype.
+template <class F>
+decltype(auto) dispatch_all(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f32: return f.template operator()<float>();
+    case DType::f64: return f.template operator()<double>();
+    case DType::i64: return f.template operator()<int64_t>();
+  }
+  GV_THROW(DTypeError, "{}: unknown dtype", op);
+}
+
+}  // namespace gv::cpu

@@ -1,0 +1,160 @@
+// functors.h: the scalar math of every element-wise op, written once for both backends.
+// Each unary functor has f(x) and, where the op is differentiable, df(x, y) = dy/dx given the
+// input x and the output y = f(x) (whichever is cheaper to use). The CPU loops in cpu/ and the
+// CUDA kernels in cuda/ instantiate the same structs, so host tests exercise the GPU's math.
+// Params a, b carry per-op constants (leaky_relu's slope, clamp's bounds).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/macros.h"
+
+namespace gv {
+
+
+// The unary ops without parameters; X(name, Functor).
+#define GV_UNARY_OPS_NOARG(X)          \
+  X(neg, NegF)                         \
+  X(exp, ExpF)                         \
+  X(log, LogF)                         \
+  X(log1p, Log1pF)                     \
+  X(sqrt, SqrtF)                       \
+  X(square, SquareF)                   \
+  X(abs, AbsF)                         \
+  X(tanh, TanhF)                       \
+  X(sigmoid, SigmoidF)                 \
+  X(softplus, SoftplusF)               \
+  X(relu, ReluF)
+
+// All unary ops: those plus the ones that take parameters.
+#define GV_UNARY_OPS(X)                \
+  GV_UNARY_OPS_NOARG(X)                \
+  X(leaky_relu, LeakyReluF)            \
+  X(clamp, ClampF)
+
+enum class UnaryOp : uint8_t {
+#define GV_ENUM_ENTRY(name, F) name,
+  GV_UNARY_OPS(GV_ENUM_ENTRY)
+#undef GV_ENUM_ENTRY
+};
+
+const char* unary_op_name(UnaryOp op);
+
+namespace fn {
+using std::exp;
+using std::log;
+using std::log1p;
+using std::sqrt;
+using std::tanh;
+using std::fabs;
+}  // namespace fn
+
+struct NegF {
+  template <class T> GV_HD static T f(T x, T, T) { return -x; }
+  template <class T> GV_HD static T df(T, T, T, T) { return T(-1); }
+};
+struct ExpF {
+  template <class T> GV_HD static T f(T x, T, T) { return fn::exp(x); }
+  template <class T> GV_HD static T df(T, T y, T, T) { return y; }  // d exp = exp
+};
+struct LogF {
+  template <class T> GV_HD static T f(T x, T, T) { return fn::log(x); }
+  template <class T> GV_HD static T df(T x, T, T, T) { return T(1) / x; }
+};
+struct Log1pF {
+  template <class T> GV_HD static T f(T x, T, T) { return fn::log1p(x); }
+  template <class T> GV_HD static T df(T x, T, T, T) { return T(1) / (T(1) + x); }
+};
+struct SqrtF {
+  template <class T> GV_HD static T f(T x, T, T) { return fn::sqrt(x); }
+  template <class T> GV_HD static T df(T, T y, T, T) { return T(0.5) / y; }
+};
+struct SquareF {
+  template <class T> GV_HD static T f(T x, T, T) { return x * x; }
+  template <class T> GV_HD static T df(T x, T, T, T) { return T(2) * x; }
+};
+struct AbsF {  // kink at 0: derivative taken as 0 there
+  template <class T> GV_HD static T f(T x, T, T) { return x < T(0) ? -x : x; }
+  template <class T> GV_HD static T df(T x, T, T, T) { return T((x > T(0)) - (x < T(0))); }
+};
+struct TanhF {
+  template <class T> GV_HD static T f(T x, T, T) { return fn::tanh(x); }
+  template <class T> GV_HD static T df(T, T y, T, T) { return T(1) - y * y; }
+};
+struct SigmoidF {  // 1 / (1 + e^-x), written so neither branch overflows
+  template <class T> GV_HD static T f(T x, T, T) {
+    if (x >= T(0)) return T(1) / (T(1) + fn::exp(-x));
+    T e = fn::exp(x);
+    return e / (T(1) + e);
+  }
+  template <class T> GV_HD static T df(T, T y, T, T) { return y * (T(1) - y); }
+};
+struct SoftplusF {  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+  template <class T> GV_HD static T f(T x, T, T) {
+    return (x > T(0) ? x : T(0)) + fn::log1p(fn::exp(-(x < T(0) ? -x : x)));
+  }
+  template <class T> GV_HD static T df(T x, T, T, T) { return SigmoidF::f<T>(x, T(0), T(0)); }
+};
+struct ReluF {  // kink at 0: derivative 0 there
+  template <class T> GV_HD static T f(T x, T, T) { return x > T(0) ? x : T(0); }
+  template <class T> GV_HD static T df(T x, T, T, T) { return x > T(0) ? T(1) : T(0); }
+};
+struct LeakyReluF {  // a = negative slope
+  template <class T> GV_HD static T f(T x, T a, T) { return x > T(0) ? x : a * x; }
+  template <class T> GV_HD static T df(T x, T, T a, T) { return x > T(0) ? T(1) : a; }
+};
+struct ClampF {  // a = lower bound, b = upper bound; gradient flows strictly inside [a, b]
+  template <class T> GV_HD static T f(T x, T a, T b) { return x < a ? a : (x > b ? b : x); }
+  template <class T> GV_HD static T df(T x, T, T a, T b) { return (x >= a && x <= b) ? T(1) : T(0); }
+};
+
+// Binary element-wise ops (the output has the inputs' dtype; comparisons give 1 or 0).
+#define GV_BINARY_OPS(X) \
+  X(add, AddF)           \
+  X(sub, SubF)           \
+  X(mul, MulF)           \
+  X(div, DivF)           \
+  X(pow, PowF)           \
+  X(maximum, MaxF)       \
+  X(minimum, MinF)       \
+  X(eq, EqF)             \
+  X(ne, NeF)             \
+  X(lt, LtF)             \
+  X(le, LeF)             \
+  X(gt, GtF)             \
+  X(ge, GeF)
+
+enum class BinaryOp : uint8_t {
+#define GV_ENUM_ENTRY(name, F) name,
+  GV_BINARY_OPS(GV_ENUM_ENTRY)
+#undef GV_ENUM_ENTRY
+};
+
+const char* binary_op_name(BinaryOp op);
+
+struct AddF { template <class T> GV_HD static T f(T a, T b) { return a + b; } };
+struct SubF { template <class T> GV_HD static T f(T a, T b) { return a - b; } };
+struct MulF { template <class T> GV_HD static T f(T a, T b) { return a * b; } };
+struct DivF { template <class T> GV_HD static T f(T a, T b) { return a / b; } };
+struct PowF {
+  template <class T> GV_HD static T f(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {  // integer power, b >= 0
+      T r = 1;
+      for (T e = b; e > 0; --e) r *= a;
+      return r;
+    } else {
+      return std::pow(a, b);
+    }
+  }
+};
+struct MaxF { template <class T> GV_HD static T f(T a, T b) { return a >= b ? a : b; } };
+struct MinF { template <class T> GV_HD static T f(T a, T b) { return a <= b ? a : b; } };
+struct EqF { template <class T> GV_HD static T f(T a, T b) { return T(a == b); } };
+struct NeF { template <class T> GV_HD static T f(T a, T b) { return T(a != b); } };
+struct LtF { template <class T> GV_HD static T f(T a, T b) { return T(a < b); } };
+struct LeF { template <class T> GV_HD static T f(T a, T b) { return T(a <= b); } };
+struct GtF { template <class T> GV_HD static T f(T a, T b) { return T(a > b); } };
+struct GeF { template <class T> GV_HD static T f(T a, T b) { return T(a >= b); } };
+
+}  // namespace gv

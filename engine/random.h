@@ -1,0 +1,64 @@
+// random.h: counter-based random numbers (Philox 4x32-10, Salmon et al. 2011), written here.
+// A Generator is a key (the seed) and a counter (how many 128-bit blocks it has used). Element i
+// of a draw is a pure function of (seed, counter, i), so the same seed gives the same numbers on
+// every run, at every thread count, and on CPU and GPU alike. Draws advance the counter.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "engine/macros.h"
+#include "engine/tensor.h"
+
+namespace gv {
+
+// One Philox 4x32-10 block: 4 random 32-bit words from a 128-bit counter and a 64-bit key.
+struct Philox {
+  static constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+  static constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  GV_HD static void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+    uint64_t p = (uint64_t)a * b;
+    hi = (uint32_t)(p >> 32);
+    lo = (uint32_t)p;
+  }
+  // ctr: 4 words (in/out), key: 2 words
+  GV_HD static void block(uint32_t ctr[4], uint32_t k0, uint32_t k1) {
+    for (int r = 0; r < 10; ++r) {
+      uint32_t hi0, lo0, hi1, lo1;
+      mulhilo(M0, ctr[0], hi0, lo0);
+      mulhilo(M1, ctr[2], hi1, lo1);
+      uint32_t c0 = hi1 ^ ctr[1] ^ k0, c2 = hi0 ^ ctr[3] ^ k1;
+      ctr[0] = c0; ctr[1] = lo1; ctr[2] = c2; ctr[3] = lo0;
+      k0 += W0; k1 += W1;
+    }
+  }
+  // 32 random bits -> uniform float in (0, 1]: never 0, so log(u) is finite.
+  GV_HD static double to_unit(uint32_t x) { return ((double)x + 1.0) * (1.0 / 4294967296.0); }
+};
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  uint64_t seed() const { return seed_; }
+  uint64_t offset() const { return offset_; }  // 128-bit blocks consumed so far
+  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+  // Reserve n blocks; returns the first block's counter.
+  uint64_t advance(uint64_t nblocks) { uint64_t o = offset_; offset_ += nblocks; return o; }
+  // The 4 words of block `ctr` under this seed (a pure function).
+  std::array<uint32_t, 4> block(uint64_t ctr) const;
+
+ private:
+  uint64_t seed_ = 0;
+  uint64_t offset_ = 0;
+};
+
+// Draws (float dtypes; the device is the tensor's). Each call advances the generator.
+Tensor uniform(const Shape& shape, Generator& g, double lo = 0, double hi = 1,
+               DType dtype = DType::f32, Device device = Device::cpu());
+Tensor normal(const Shape& shape, Generator& g, double mean = 0, double std = 1,
+              DType dtype = DType::f32, Device device = Device::cpu());
+// Each element is 1 with probability p[i] (p in [0,1]), else 0; same dtype and shape as p.
+Tensor bernoulli(const Tensor& p, Generator& g);
+// A random permutation of 0..n-1 (int64), Fisher-Yates driven by the generator.
+Tensor randperm(int64_t n, Generator& g);
+
+}  // namespace gv
