@@ -1,0 +1,445 @@
+// conv.cpp: 2-D convolution on the CPU: conv2d, its two gradients, and conv_transpose2d.
+//
+// Everything is im2col + one GEMM (OpenBLAS) + a cheap copy:
+//   im2col unrolls a chunk of m images (m,C,H,W) into col (K, m*L), K = C*kh*kw, L = Ho*Wo:
+//   col[(c,ki,kj)][(n,oh,ow)] = x[n][c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw] (0 in the padding).
+//   conv2d                 out (O, m*L)  = W (O,K) @ col (K, m*L), then reordered to (m,O,Ho,Wo)
+//   conv2d_backward_weight gW (O,K)     += G (O, m*L) @ col^T      (G: gout reordered to (O, m*L))
+//   conv2d_backward_input  gcol (K, m*L) = W^T (K,O) @ G, then col2im sums gcol back into (m,C,H,W)
+//   conv_transpose2d       is conv2d_backward_input with x in the role of gout, plus the bias.
+// The batch goes through in chunks of m images whose col buffer fits a memory budget; the buffers
+// are allocated once per call. The GEMMs run outside any parallel region and OpenBLAS threads them
+// itself. im2col, col2im and the reorders are split across OpenMP threads only when that does not
+// fight OpenBLAS for the cores (see prep_loop); each element is written by exactly one thread in a
+// fixed order, so results do not depend on the thread count.
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "engine/cpu/loops.h"
+#include "engine/ops.h"
+
+namespace gv {
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  GV_CHECK(stride >= 1, ValueError, "conv_out_size: stride must be >= 1, got {}", stride);
+  int64_t span = in + 2 * pad - dil * (k - 1) - 1;  // floor division: a negative span gives <= 0
+  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+}
+
+namespace {
+
+// ---- geometry ---------------------------------------------------------------------------------
+// One convolution seen from the im2col side: the image (C,H,W), the kernel (kh,kw) and the grid of
+// kernel positions (Ho,Wo). For conv2d the image is the input; for conv_transpose2d it is the
+// output.
+struct Geom {
+  int64_t C, H, W, kh, kw, Ho, Wo;
+  Conv2dParams p;
+  int64_t K() const { return C * kh * kw; }  // rows of col
+  int64_t L() const { return Ho * Wo; }      // columns of col per image
+  int64_t HW() const { return H * W; }
+};
+
+// The output columns [lo, hi) whose input column ow*stride + off falls inside [0, in).
+struct Range {
+  int64_t lo, hi;
+};
+Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
+  int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+  return {lo, hi};
+}
+
+// ---- BLAS -------------------------------------------------------------------------------------
+// Row-major C (M,N) = alpha * op(A) @ op(B) + beta * C with op(A) (M,K), op(B) (K,N).
+void gemm_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
+               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, double alpha,
+               const double* A, int lda, const double* B, int ldb, double beta, double* C,
+               int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// C (M,N) = op(A) @ op(B) (+ C when accumulate); A is stored (M,K) or, transposed, (K,M); B alike.
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
+          bool accumulate) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum
+    if (!accumulate) std::fill(C, C + M * N, T(0));
+    return;
+  }
+  GV_CHECK(M <= INT_MAX && N <= INT_MAX && K <= INT_MAX, ShapeError,
+           "conv2d: GEMM of ({}, {}) @ ({}, {}) is too large for BLAS", M, K, K, N);
+  int lda = int(trans_a ? M : K), ldb = int(trans_b ? K : N);
+  gemm_call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
+            int(N), int(K), T(1), A, lda, B, ldb, T(accumulate ? 1 : 0), C, int(N));
+}
+
+// ---- the loops around the GEMMs -----------------------------------------------------------------
+// f(begin, end) over [0, n) rows of `cost` elements each. A pthreads OpenBLAS keeps its worker
+// threads spinning for a while after each GEMM; OpenMP threads started next to them would share the
+// cores with those spinners (measured 2-5x slower on 2 cores). So with a multi-threaded pthreads
+// OpenBLAS these memory-bound loops stay on the calling thread, and the cores go to the GEMMs. With
+// an OpenMP or single-threaded OpenBLAS they are split across the OpenMP threads.
+template <class F>
+void prep_loop(int64_t n, int64_t cost, F&& f) {
+  const bool blas_spins = openblas_get_parallel() == 1 && openblas_get_num_threads() > 1;
+  if (blas_spins)
+    f(int64_t(0), n);
+  else
+    cpu::parallel_for(n, cost, f);
+}
+
+// ---- im2col / col2im --------------------------------------------------------------------------
+// One row of col for one image: dst (Ho,Wo) <- plane (H,W) seen through kernel tap (ki,kj).
+template <class T>
+void im2col_row(const T* plane, T* dst, const Geom& g, int64_t ki, int64_t kj) {
+  const Conv2dParams& p = g.p;
+  const int64_t off_w = kj * p.dil_w - p.pad_w;
+  const Range r = valid_range(off_w, p.stride_w, g.W, g.Wo);
+  for (int64_t oh = 0; oh < g.Ho; ++oh) {
+    T* d = dst + oh * g.Wo;
+    const int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dil_h;
+    if (ih < 0 || ih >= g.H) {
+      std::fill(d, d + g.Wo, T(0));
+      continue;
+    }
+    const T* row = plane + ih * g.W;
+    std::fill(d, d + r.lo, T(0));
+    if (p.stride_w == 1)
+      std::copy(row + r.lo + off_w, row + r.hi + off_w, d + r.lo);
+    else
+      for (int64_t ow = r.lo; ow < r.hi; ++ow) d[ow] = row[ow * p.stride_w + off_w];
+    std::fill(d + r.hi, d + g.Wo, T(0));
+  }
+}
+
+// x (m,C,H,W) -> col (K, m*L). Row k of image n lands at col + (k*m + n)*L.
+template <class T>
+void im2col(const T* x, int64_t m, const Geom& g, T* col) {
+  const int64_t K = g.K(), L = g.L();
+  prep_loop(K * m, L, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t k = r / m, n = r % m;
+      const int64_t c = k / (g.kh * g.kw), ki = (k / g.kw) % g.kh, kj = k % g.kw;
+      im2col_row(x + (n * g.C + c) * g.HW(), col + r * L, g, ki, kj);
+    }
+  });
+}
+
+// Adds the col rows of channel c of image n (kh*kw rows of (Ho,Wo)) into plane (H,W).
+template <class T>
+void col2im_plane(const T* col, int64_t m, int64_t n, int64_t c, const Geom& g, T* plane) {
+  const Conv2dParams& p = g.p;
+  const int64_t L = g.L();
+  for (int64_t ki = 0; ki < g.kh; ++ki)
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      const int64_t k = (c * g.kh + ki) * g.kw + kj;
+      const T* src = col + (k * m + n) * L;
+      const int64_t off_w = kj * p.dil_w - p.pad_w;
+      const Range r = valid_range(off_w, p.stride_w, g.W, g.Wo);
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dil_h;
+        if (ih < 0 || ih >= g.H) continue;
+        T* row = plane + ih * g.W;
+        const T* s = src + oh * g.Wo;
+        if (p.stride_w == 1)
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow + off_w] += s[ow];
+        else
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow * p.stride_w + off_w] += s[ow];
+      }
+    }
+}
+
+// col (K, m*L) -> img (m,C,H,W): each plane starts at init[c] (or 0) and sums its col entries.
+// One thread owns each plane, so there are no races and the summation order is fixed.
+template <class T>
+void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
+  prep_loop(m * g.C, g.kh * g.kw * g.L(), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t n = r / g.C, c = r % g.C;
+      T* plane = img + r * g.HW();
+      std::fill(plane, plane + g.HW(), init ? init[c] : T(0));
+      col2im_plane(col, m, n, c, g, plane);
+    }
+  });
+}
+
+// ---- reorders between (m,O,L) images and (O, m*L) GEMM operands --------------------------------
+// y (O, m*L) -> out (m,O,L), adding bias[o] when given.
+template <class T>
+void unpack_rows(const T* y, int64_t m, int64_t O, int64_t L, const T* bias, T* out) {
+  prep_loop(m * O, L, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t n = r / O, o = r % O;
+      const T* s = y + (o * m + n) * L;
+      T* d = out + r * L;
+      const T add = bias ? bias[o] : T(0);
+      for (int64_t l = 0; l < L; ++l) d[l] = s[l] + add;
+    }
+  });
+}
+
+// gout (m,O,L) -> G (O, m*L).
+template <class T>
+void pack_rows(const T* gout, int64_t m, int64_t O, int64_t L, T* G) {
+  prep_loop(m * O, L, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t o = r / m, n = r % m;
+      std::memcpy(G + r * L, gout + (n * O + o) * L, sizeof(T) * L);
+    }
+  });
+}
+
+// ---- the three kernels ------------------------------------------------------------------------
+constexpr int64_t kColBudgetBytes = int64_t(32) << 20;  // col buffer size that sets the chunk
+
+// Images per chunk: as many as fit the budget, at least 1.
+template <class T>
+int64_t chunk_size(int64_t N, const Geom& g) {
+  int64_t per_image = std::max<int64_t>(1, g.K() * g.L() * (int64_t)sizeof(T));
+  return std::clamp<int64_t>(kColBudgetBytes / per_image, 1, std::max<int64_t>(N, 1));
+}
+
+// A scratch buffer of n elements of T (uninitialized, 64-byte aligned).
+template <class T>
+Tensor scratch(int64_t n) {
+  return Tensor::empty({std::max<int64_t>(n, 0)}, dtype_of<T>::value);
+}
+
+// x (N,C,H,W), w (O,K), bias (O) or null -> out (N,O,Ho,Wo)
+template <class T>
+void conv_forward(const T* x, const T* w, const T* bias, T* out, int64_t N, int64_t O,
+                  const Geom& g) {
+  const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
+  Tensor col = scratch<T>(K * nb * L), y = scratch<T>(nb > 1 ? O * nb * L : 0);
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t m = std::min(nb, N - n0);
+    T* dst = out + n0 * O * L;
+    im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
+    if (m == 1) {  // (O, L) is already the image's layout: GEMM straight into the output
+      gemm(false, false, O, L, K, w, col.data<T>(), dst, false);
+      if (bias) unpack_rows(dst, 1, O, L, bias, dst);
+    } else {
+      gemm(false, false, O, m * L, K, w, col.data<T>(), y.data<T>(), false);
+      unpack_rows(y.data<T>(), m, O, L, bias, dst);
+    }
+  }
+}
+
+// gout (N,O,Ho,Wo), w (O,K), init (C) or null -> gx (N,C,H,W) = col2im(W^T @ gout) + init
+template <class T>
+void conv_backward_input(const T* gout, const T* w, const T* init, T* gx, int64_t N, int64_t O,
+                         const Geom& g) {
+  const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
+  Tensor gcol = scratch<T>(K * nb * L), G = scratch<T>(nb > 1 ? O * nb * L : 0);
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t m = std::min(nb, N - n0);
+    const T* src = gout + n0 * O * L;
+    if (m > 1) {
+      pack_rows(src, m, O, L, G.data<T>());
+      src = G.data<T>();
+    }
+    gemm(true, false, K, m * L, O, w, src, gcol.data<T>(), false);
+    col2im(gcol.data<T>(), m, g, init, gx + n0 * g.C * g.HW());
+  }
+}
+
+// x (N,C,H,W), gout (N,O,Ho,Wo) -> gw (O,K) = sum over the batch of gout_n @ col_n^T
+// (chunks accumulate into gw one after another, in batch order).
+template <class T>
+void conv_backward_weight(const T* x, const T* gout, T* gw, int64_t N, int64_t O, const Geom& g) {
+  const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
+  Tensor col = scratch<T>(K * nb * L), G = scratch<T>(nb > 1 ? O * nb * L : 0);
+  std::fill(gw, gw + O * K, T(0));
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t m = std::min(nb, N - n0);
+    const T* src = gout + n0 * O * L;
+    if (m > 1) {
+      pack_rows(src, m, O, L, G.data<T>());
+      src = G.data<T>();
+    }
+    im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
+    gemm(false, true, O, K, m * L, src, col.data<T>(), gw, true);
+  }
+}
+
+// ---- argument checks --------------------------------------------------------------------------
+void check_tensor(const Tensor& t, const char* op, const char* what) {
+  GV_CHECK(t.defined(), ValueError, "{}: {} is an undefined tensor", op, what);
+  GV_CHECK(t.device().is_cpu(), DeviceError, "{}: not implemented on {} yet ({} is {})", op,
+           t.device().str(), what, t.str());
+  GV_CHECK(is_floating(t.dtype()), DTypeError, "{}: needs float32 or float64 tensors, {} is {}", op,
+           what, t.str());
+}
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* an,
+                      const char* bn) {
+  GV_CHECK(a.dtype() == b.dtype(), DTypeError, "{}: {} is {} but {} is {}", op, an, a.str(), bn,
+           b.str());
+}
+
+void check_rank4(const Shape& s, const char* op, const char* what, const char* layout) {
+  GV_CHECK(s.size() == 4, ShapeError, "{}: {} must be 4-D {}, got shape {}", op, what, layout,
+           shape_str(s));
+}
+
+void check_params(const Conv2dParams& p, const char* op) {
+  GV_CHECK(p.stride_h >= 1 && p.stride_w >= 1, ValueError, "{}: stride must be >= 1, got ({}, {})",
+           op, p.stride_h, p.stride_w);
+  GV_CHECK(p.dil_h >= 1 && p.dil_w >= 1, ValueError, "{}: dilation must be >= 1, got ({}, {})", op,
+           p.dil_h, p.dil_w);
+  GV_CHECK(p.pad_h >= 0 && p.pad_w >= 0, ValueError, "{}: padding must be >= 0, got ({}, {})", op,
+           p.pad_h, p.pad_w);
+}
+
+// The geometry of conv2d on x_shape (N,C,H,W) with w_shape (O,C,kh,kw); checks that they fit.
+Geom conv_geom(const Shape& x, const Shape& w, const Conv2dParams& p, const char* op) {
+  check_rank4(x, op, "input", "(N,C,H,W)");
+  check_rank4(w, op, "weight", "(O,C,kh,kw)");
+  check_params(p, op);
+  GV_CHECK(x[1] == w[1], ShapeError, "{}: input {} has {} channels but weight {} expects {}", op,
+           shape_str(x), x[1], shape_str(w), w[1]);
+  GV_CHECK(w[2] >= 1 && w[3] >= 1, ShapeError, "{}: weight {} has an empty kernel", op,
+           shape_str(w));
+  Geom g{x[1], x[2], x[3], w[2], w[3], 0, 0, p};
+  g.Ho = conv_out_size(g.H, g.kh, p.stride_h, p.pad_h, p.dil_h);
+  g.Wo = conv_out_size(g.W, g.kw, p.stride_w, p.pad_w, p.dil_w);
+  GV_CHECK(
+      g.Ho >= 1 && g.Wo >= 1, ShapeError,
+      "{}: input {} is too small for weight {} with stride ({}, {}), padding ({}, {}), dilation "
+      "({}, {}): the output would be {}x{}",
+      op, shape_str(x), shape_str(w), p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w,
+      g.Ho, g.Wo);
+  return g;
+}
+
+void check_bias(const Tensor& bias, int64_t O, const Tensor& w, const char* op) {
+  GV_CHECK(bias.dim() == 1 && bias.size(0) == O, ShapeError,
+           "{}: bias {} does not match weight {} (expects [{}])", op, shape_str(bias.shape()),
+           shape_str(w.shape()), O);
+}
+
+// gout must be (N,O,Ho,Wo) for the conv2d of x_shape with w_shape.
+void check_gout(const Shape& gout, const Shape& x, const Shape& w, const Geom& g, const char* op) {
+  check_rank4(gout, op, "gout", "(N,O,Ho,Wo)");
+  Shape want{x[0], w[0], g.Ho, g.Wo};
+  GV_CHECK(gout == want, ShapeError,
+           "{}: gout {} does not match the output {} of conv2d of input {} with weight {}", op,
+           shape_str(gout), shape_str(want), shape_str(x), shape_str(w));
+}
+
+}  // namespace
+
+// ---- the ops ----------------------------------------------------------------------------------
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  const char* op = "conv2d";
+  check_tensor(x, op, "input");
+  check_tensor(w, op, "weight");
+  check_same_dtype(x, w, op, "input", "weight");
+  const Geom g = conv_geom(x.shape(), w.shape(), p, op);
+  const int64_t N = x.size(0), O = w.size(0);
+  if (bias.defined()) {
+    check_tensor(bias, op, "bias");
+    check_same_dtype(x, bias, op, "input", "bias");
+    check_bias(bias, O, w, op);
+  }
+  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
+  Tensor out = Tensor::empty({N, O, g.Ho, g.Wo}, x.dtype());
+  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
+    conv_forward<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                    out.data<T>(), N, O, g);
+  });
+  return out;
+}
+
+Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x_shape,
+                             const Conv2dParams& p) {
+  const char* op = "conv2d_backward_input";
+  check_tensor(gout, op, "gout");
+  check_tensor(w, op, "weight");
+  check_same_dtype(gout, w, op, "gout", "weight");
+  const Geom g = conv_geom(x_shape, w.shape(), p, op);
+  check_gout(gout.shape(), x_shape, w.shape(), g, op);
+  Tensor gc = gout.contiguous(), wc = w.contiguous();
+  Tensor gx = Tensor::empty(x_shape, gout.dtype());
+  cpu::dispatch_float(gout.dtype(), op, [&]<class T>() {
+    conv_backward_input<T>(gc.data<T>(), wc.data<T>(), nullptr, gx.data<T>(), x_shape[0], w.size(0),
+                           g);
+  });
+  return gx;
+}
+
+Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gout, const Shape& w_shape,
+                              const Conv2dParams& p) {
+  const char* op = "conv2d_backward_weight";
+  check_tensor(x, op, "input");
+  check_tensor(gout, op, "gout");
+  check_same_dtype(x, gout, op, "input", "gout");
+  const Geom g = conv_geom(x.shape(), w_shape, p, op);
+  check_gout(gout.shape(), x.shape(), w_shape, g, op);
+  Tensor xc = x.contiguous(), gc = gout.contiguous();
+  Tensor gw = Tensor::empty(w_shape, x.dtype());
+  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
+    conv_backward_weight<T>(xc.data<T>(), gc.data<T>(), gw.data<T>(), x.size(0), w_shape[0], g);
+  });
+  return gw;
+}
+
+// x (N,C,H,W), w (C,O,kh,kw), bias (O) or undefined -> (N,O,Ho,Wo). In im2col terms the output
+// (O,Ho,Wo) is the image and x's (H,W) grid is the set of kernel positions; w viewed as (C,
+// O*kh*kw) plays the conv2d weight (O,K) with C in the role of conv2d's output channels.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                        int64_t out_pad_h, int64_t out_pad_w) {
+  const char* op = "conv_transpose2d";
+  check_tensor(x, op, "input");
+  check_tensor(w, op, "weight");
+  check_same_dtype(x, w, op, "input", "weight");
+  check_rank4(x.shape(), op, "input", "(N,C,H,W)");
+  check_rank4(w.shape(), op, "weight", "(C,O,kh,kw)");
+  check_params(p, op);
+  GV_CHECK(x.size(1) == w.size(0), ShapeError,
+           "{}: input {} has {} channels but weight {} expects {}", op, shape_str(x.shape()),
+           x.size(1), shape_str(w.shape()), w.size(0));
+  GV_CHECK(w.size(2) >= 1 && w.size(3) >= 1, ShapeError, "{}: weight {} has an empty kernel", op,
+           shape_str(w.shape()));
+  GV_CHECK(out_pad_h >= 0 && out_pad_w >= 0 && (out_pad_h < p.stride_h || out_pad_h < p.dil_h) &&
+               (out_pad_w < p.stride_w || out_pad_w < p.dil_w),
+           ValueError,
+           "{}: output padding ({}, {}) must be >= 0 and smaller than either stride ({}, {}) or "
+           "dilation ({}, {})",
+           op, out_pad_h, out_pad_w, p.stride_h, p.stride_w, p.dil_h, p.dil_w);
+  const int64_t N = x.size(0), C = x.size(1), O = w.size(1), kh = w.size(2), kw = w.size(3);
+  const int64_t Ho =
+      (x.size(2) - 1) * p.stride_h - 2 * p.pad_h + p.dil_h * (kh - 1) + out_pad_h + 1;
+  const int64_t Wo =
+      (x.size(3) - 1) * p.stride_w - 2 * p.pad_w + p.dil_w * (kw - 1) + out_pad_w + 1;
+  GV_CHECK(
+      Ho >= 1 && Wo >= 1, ShapeError,
+      "{}: input {} with weight {}, stride ({}, {}), padding ({}, {}) gives an empty output {}x{}",
+      op, shape_str(x.shape()), shape_str(w.shape()), p.stride_h, p.stride_w, p.pad_h, p.pad_w, Ho,
+      Wo);
+  if (bias.defined()) {
+    check_tensor(bias, op, "bias");
+    check_same_dtype(x, bias, op, "input", "bias");
+    check_bias(bias, O, w, op);
+  }
+  const Geom g{O, Ho, Wo, kh, kw, x.size(2), x.size(3), p};
+  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
+  Tensor out = Tensor::empty({N, O, Ho, Wo}, x.dtype());
+  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
+    conv_backward_input<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                           out.data<T>(), N, C, g);
+  });
+  return out;
+}
+
+}  // namespace gv

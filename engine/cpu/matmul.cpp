@@ -1,0 +1,113 @@
+// matmul.cpp: matrix products through OpenBLAS. Transposed views go to BLAS as a transpose
+// flag instead of a copy; batch axes broadcast numpy-style; a batch of matrices times one matrix
+// becomes a single GEMM when the batch folds into rows.
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "engine/cpu/loops.h"
+#include "engine/ops.h"
+
+namespace gv {
+namespace {
+
+// How BLAS should read a (rows, cols) matrix with element strides (s0, s1): row-major with
+// leading dimension ld, transposed or not. Returns false if neither layout fits.
+struct BlasMat {
+  CBLAS_TRANSPOSE trans;
+  int64_t ld;
+};
+bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, BlasMat& m) {
+  if ((s1 == 1 || cols == 1) && (s0 >= std::max<int64_t>(cols, 1) || rows == 1)) {
+    m = {CblasNoTrans, std::max<int64_t>({s0, cols, 1})};
+    return true;
+  }
+  if ((s0 == 1 || rows == 1) && (s1 >= std::max<int64_t>(rows, 1) || cols == 1)) {
+    m = {CblasTrans, std::max<int64_t>({s1, rows, 1})};
+    return true;
+  }
+  return false;
+}
+
+template <class T>
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+}
+
+// c (n, m) = a (n, k) @ b (k, m) for 2-D views; copies an operand only if BLAS cannot read it.
+template <class T>
+void matmul2d(Tensor a, Tensor b, T* c) {
+  int64_t n = a.size(0), k = a.size(1), m = b.size(1);
+  BlasMat la, lb;
+  if (!blas_layout(n, k, a.strides()[0], a.strides()[1], la)) {
+    a = a.contiguous();
+    blas_layout(n, k, a.strides()[0], a.strides()[1], la);
+  }
+  if (!blas_layout(k, m, b.strides()[0], b.strides()[1], lb)) {
+    b = b.contiguous();
+    blas_layout(k, m, b.strides()[0], b.strides()[1], lb);
+  }
+  gemm<T>(la.trans, lb.trans, n, m, k, a.data<T>(), la.ld, b.data<T>(), lb.ld, c, std::max<int64_t>(m, 1));
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a0, const Tensor& b0) {
+  GV_CHECK(a0.defined() && b0.defined(), ValueError, "matmul: undefined tensor");
+  GV_CHECK(a0.dim() >= 1 && b0.dim() >= 1, ShapeError, "matmul: needs tensors of at least 1 axis, got {} and {}",
+           shape_str(a0.shape()), shape_str(b0.shape()));
+  GV_CHECK(a0.dtype() == b0.dtype(), DTypeError, "matmul: dtypes differ ({} {} and {} {})",
+           dtype_name(a0.dtype()), shape_str(a0.shape()), dtype_name(b0.dtype()), shape_str(b0.shape()));
+  GV_CHECK(a0.device().is_cpu() && b0.device().is_cpu(), DeviceError, "matmul: not implemented on {} yet",
+           a0.device().is_cpu() ? b0.device().str() : a0.device().str());
+  // numpy rules for 1-D operands: a vector on the left is a row, on the right a column
+  Tensor a = a0.dim() == 1 ? a0.unsqueeze(0) : a0;
+  Tensor b = b0.dim() == 1 ? b0.unsqueeze(1) : b0;
+  int64_t n = a.size(-2), k = a.size(-1), k2 = b.size(-2), m = b.size(-1);
+  GV_CHECK(k == k2, ShapeError, "matmul: shapes {} and {} cannot be multiplied ({} columns against {} rows)",
+           shape_str(a0.shape()), shape_str(b0.shape()), k, k2);
+  Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(n);
+  out_shape.push_back(m);
+  Tensor out = Tensor::empty(out_shape, a.dtype());
+
+  cpu::dispatch_float(a.dtype(), "matmul", [&]<class T>() {
+    T* pc = out.data<T>();
+    if (k == 0) { out.fill_(0); return; }
+    if (out.numel() == 0) return;
+    int64_t nb = shape_numel(batch);
+    // a batch of a's times one b: fold the batch into the rows of a single GEMM when a allows
+    if (bb.empty() && !ba.empty()) {
+      Tensor flat;
+      try { flat = a.view({-1, k}); } catch (const ShapeError&) {}
+      if (flat.defined()) { matmul2d<T>(flat, b, pc); return; }
+    }
+    Shape sa = batch, sb = batch;
+    sa.insert(sa.end(), {n, k});
+    sb.insert(sb.end(), {k, m});
+    Tensor ae = a.expand(sa), be = b.expand(sb);
+    const int64_t nd = (int64_t)batch.size();
+    for (int64_t i = 0; i < nb; ++i) {
+      int64_t oa = ae.offset(), ob = be.offset(), r = i;
+      for (int64_t d = nd - 1; d >= 0; --d) {
+        int64_t j = r % batch[d];
+        r /= batch[d];
+        oa += j * ae.strides()[d];
+        ob += j * be.strides()[d];
+      }
+      matmul2d<T>(ae.as_strided({n, k}, {ae.strides()[nd], ae.strides()[nd + 1]}, oa),
+                  be.as_strided({k, m}, {be.strides()[nd], be.strides()[nd + 1]}, ob), pc + i * n * m);
+    }
+  });
+  if (a0.dim() == 1) out = out.squeeze(-2);
+  if (b0.dim() == 1) out = out.squeeze(-1);
+  return out;
+}
+
+}  // namespace gv

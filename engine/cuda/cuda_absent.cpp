@@ -1,6 +1,7 @@
 // cuda_absent.cpp: the CUDA backend of a build without CUDA (-Dcuda=disabled or no nvcc).
 // Asking for a CUDA tensor then fails with a DeviceError that says how to get one.
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/cuda_info.h"
 #include "engine/error.h"
 
 namespace gv::cuda {
@@ -18,6 +19,9 @@ void copy_on_device(void*, const void*, size_t, int) { GV_NO_CUDA("copy on cuda"
 void synchronize(int) { GV_NO_CUDA("cuda synchronize"); }
 void unary(UnaryOp op, DType, const void*, void*, int64_t, double, double, int) {
   GV_NO_CUDA(unary_op_name(op));
+}
+std::string describe_devices() {
+  return "this build of genvae has no CUDA backend (reconfigure with -Dcuda=enabled)";
 }
 
 }  // namespace gv::cuda

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# test.sh: the README's second command. Builds and runs the whole test suite twice: a release
+# build (build/, with CUDA compiled when nvcc is found; CUDA tests SKIP without a GPU) and a
+# debug build under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, CPU only).
+# GENVAE_SANITIZE=0 skips the sanitizer pass. Ends with the line "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 1
+status=0
+dirs=()
+
+run_suite() {  # run_suite DIR [meson setup options...]
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then meson setup "$dir" "$@" >/dev/null || { status=1; return; }; fi
+  echo "== building $dir"
+  ninja -C "$dir" || { status=1; return; }
+  echo "== testing $dir"
+  meson test -C "$dir" --print-errorlogs --num-processes 1 || status=1
+  dirs+=("$dir")
+}
+
+run_suite build --buildtype=release
+if [ "${GENVAE_SANITIZE:-1}" != 0 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan --buildtype=debug -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false
+fi
+python3 scripts/test_summary.py "${dirs[@]}" || status=1
+exit $status
