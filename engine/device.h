@@ -1,5 +1,6 @@
 // device.h: where a Tensor's storage lives. Every op dispatches on this.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace gv {

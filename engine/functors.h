@@ -136,7 +136,12 @@ const char* binary_op_name(BinaryOp op);
 struct AddF { template <class T> GV_HD static T f(T a, T b) { return a + b; } };
 struct SubF { template <class T> GV_HD static T f(T a, T b) { return a - b; } };
 struct MulF { template <class T> GV_HD static T f(T a, T b) { return a * b; } };
-struct DivF { template <class T> GV_HD static T f(T a, T b) { return a / b; } };
+struct DivF {  // integer a / -1 is computed as -a so INT64_MIN / -1 wraps instead of trapping
+  template <class T> GV_HD static T f(T a, T b) {
+    if constexpr (std::is_integral_v<T>) return b == T(-1) ? T(0ull - (unsigned long long)a) : a / b;
+    else return a / b;
+  }
+};
 struct PowF {
   template <class T> GV_HD static T f(T a, T b) {
     if constexpr (std::is_integral_v<T>) {  // integer power, b >= 0

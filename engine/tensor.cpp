@@ -89,6 +89,7 @@ int64_t Tensor::norm_axis(int64_t axis, const char* op) const {
 int64_t Tensor::size(int64_t axis) const { return shape_[norm_axis(axis, "size")]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to misplace
   int64_t acc = 1;
   for (int64_t d = dim() - 1; d >= 0; --d) {
     if (shape_[d] == 1) continue;
@@ -347,8 +348,17 @@ Tensor Tensor::to(Device dev) const {
   return out;
 }
 
+// Writing through a stride-0 (broadcast) axis would store many values into one element.
+static void check_writable(const Tensor& t, const char* op) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    GV_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, ValueError,
+             "{}: cannot write into a broadcast view (axis {} of shape {} has stride 0); write into a contiguous copy",
+             op, d, shape_str(t.shape()));
+}
+
 Tensor& Tensor::copy_(const Tensor& src) {
   GV_CHECK(defined() && src.defined(), ValueError, "copy_: undefined tensor");
+  check_writable(*this, "copy_");
   Shape b = broadcast_shapes(shape_, src.shape(), "copy_");
   GV_CHECK(b == shape_, ShapeError, "copy_: cannot copy a tensor of shape {} into one of shape {}",
            shape_str(src.shape()), shape_str(shape_));
@@ -380,6 +390,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   GV_CHECK(defined(), ValueError, "fill_: undefined tensor");
+  check_writable(*this, "fill_");
   if (!device().is_cpu()) return copy_(full(shape_, value, dtype_, Device::cpu()));
   cpu::dispatch_all(dtype_, "fill_", [&]<class T>() {
     T* d = data<T>();

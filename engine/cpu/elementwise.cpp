@@ -57,6 +57,19 @@ void check_cpu(const Tensor& t, const char* op) {
            t.device().str(), t.str());
 }
 
+// Integer division by zero and negative integer powers have no int64 answer: refuse them
+// rather than trap (x / 0) or return garbage.
+void check_int_operand(BinaryOp op, const Tensor& b) {
+  Tensor bc = b.contiguous();
+  const int64_t* p = bc.data<int64_t>();
+  for (int64_t i = 0; i < bc.numel(); ++i) {
+    GV_CHECK(!(op == BinaryOp::div && p[i] == 0), ValueError, "div: integer division by zero (divisor element {} of shape {})",
+             i, shape_str(b.shape()));
+    GV_CHECK(!(op == BinaryOp::pow && p[i] < 0), ValueError, "pow: negative integer exponent {} (element {} of shape {})",
+             p[i], i, shape_str(b.shape()));
+  }
+}
+
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
@@ -119,6 +132,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same(a, b, name);
   check_cpu(a, name);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  if (a.dtype() == DType::i64 && (op == BinaryOp::div || op == BinaryOp::pow)) check_int_operand(op, b);
   Tensor out = Tensor::empty(shape, a.dtype());
   Shape sa = cpu::broadcast_strides(a, shape), sb = cpu::broadcast_strides(b, shape);
   cpu::dispatch_all(a.dtype(), name, [&]<class T>() {

@@ -71,7 +71,13 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   GV_CHECK(k == k2, ShapeError, "matmul: shapes {} and {} cannot be multiplied ({} columns against {} rows)",
            shape_str(a0.shape()), shape_str(b0.shape()), k, k2);
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
-  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(ba, bb, "matmul");
+  } catch (const ShapeError&) {  // name the operands, not just their batch axes
+    GV_THROW(ShapeError, "matmul: shapes {} and {} cannot be multiplied (batch axes {} and {} do not broadcast)",
+             shape_str(a0.shape()), shape_str(b0.shape()), shape_str(ba), shape_str(bb));
+  }
   Shape out_shape = batch;
   out_shape.push_back(n);
   out_shape.push_back(m);

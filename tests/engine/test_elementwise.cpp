@@ -533,3 +533,19 @@ TEST_CASE("elementwise: errors") {
   CHECK(std::string(unary_op_name(UnaryOp::softplus)) == "softplus");
   CHECK(std::string(binary_op_name(BinaryOp::ge)) == "ge");
 }
+
+TEST_CASE("integer division by zero, negative integer powers and broadcast writes are refused") {
+  using namespace gv;
+  Tensor a = Tensor::from_vector<int64_t>({7, -7, INT64_MIN}, {3});
+  Tensor z = Tensor::from_vector<int64_t>({1, 0, 1}, {3});
+  CHECK_THROWS_WITH_AS(div(a, z), doctest::Contains("integer division by zero"), ValueError);
+  CHECK_THROWS_WITH_AS(pow(a, Tensor::from_vector<int64_t>({1, -2, 1}, {3})), doctest::Contains("negative integer exponent -2"),
+                       ValueError);
+  // INT64_MIN / -1 wraps to INT64_MIN (two's complement) instead of trapping
+  CHECK(div(a, int64_t(-1) * Tensor::ones({3}, DType::i64)).to_vector<int64_t>() ==
+        std::vector<int64_t>{-7, 7, INT64_MIN});
+  CHECK(div(a, Tensor::from_vector<int64_t>({2, 2, 1}, {3})).to_vector<int64_t>() == std::vector<int64_t>{3, -3, INT64_MIN});
+  Tensor e = Tensor::zeros({3}).expand({2, 3});
+  CHECK_THROWS_WITH_AS(e.fill_(1), doctest::Contains("broadcast view"), ValueError);
+  CHECK_THROWS_WITH_AS(e.copy_(Tensor::ones({2, 3})), doctest::Contains("axis 0 of shape [2, 3] has stride 0"), ValueError);
+}
