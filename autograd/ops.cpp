@@ -40,15 +40,17 @@ static Var konst(const Var& like, double v) { return Var(Tensor::scalar(v, like.
 // d(a + b) = g, g
 Var add(const Var& a, const Var& b) {
   Shape sa = a.shape(), sb = b.shape();
-  return record(gv::add(a.data(), b.data()), "add", {a, b}, [sa, sb](const Tensor& g) -> TV {
-    return {sum_to(g, sa), sum_to(g, sb)};
+  bool na = a.requires_grad(), nb = b.requires_grad();
+  return record(gv::add(a.data(), b.data()), "add", {a, b}, [sa, sb, na, nb](const Tensor& g) -> TV {
+    return {na ? sum_to(g, sa) : Tensor(), nb ? sum_to(g, sb) : Tensor()};
   });
 }
 // d(a - b) = g, -g
 Var sub(const Var& a, const Var& b) {
   Shape sa = a.shape(), sb = b.shape();
-  return record(gv::sub(a.data(), b.data()), "sub", {a, b}, [sa, sb](const Tensor& g) -> TV {
-    return {sum_to(g, sa), sum_to(gv::neg(g), sb)};
+  bool na = a.requires_grad(), nb = b.requires_grad();
+  return record(gv::sub(a.data(), b.data()), "sub", {a, b}, [sa, sb, na, nb](const Tensor& g) -> TV {
+    return {na ? sum_to(g, sa) : Tensor(), nb ? sum_to(gv::neg(g), sb) : Tensor()};
   });
 }
 // d(a * b) = g b, g a
@@ -93,9 +95,10 @@ Var minimum(const Var& a, const Var& b) { return extremum(a, b, false); }
 // d where(c, a, b) = g where c, g where not c
 Var where(const Tensor& cond, const Var& a, const Var& b) {
   Shape sa = a.shape(), sb = b.shape();
-  return record(gv::where(cond, a.data(), b.data()), "where", {a, b}, [cond, sa, sb](const Tensor& g) -> TV {
+  bool na = a.requires_grad(), nb = b.requires_grad();
+  return record(gv::where(cond, a.data(), b.data()), "where", {a, b}, [cond, sa, sb, na, nb](const Tensor& g) -> TV {
     Tensor zero = Tensor::scalar(0, g.dtype(), g.device());
-    return {sum_to(gv::where(cond, g, zero), sa), sum_to(gv::where(cond, zero, g), sb)};
+    return {na ? sum_to(gv::where(cond, g, zero), sa) : Tensor(), nb ? sum_to(gv::where(cond, zero, g), sb) : Tensor()};
   });
 }
 Var add(const Var& a, double b) { return add(a, konst(a, b)); }
@@ -106,6 +109,17 @@ Var pow(const Var& a, double b) { return pow(a, konst(a, b)); }
 Var rsub(double a, const Var& b) { return sub(konst(b, a), b); }
 
 // ---- reductions ---------------------------------------------------------------------------------
+// The shape with the given axes (all when empty) removed: a keepdim result without them.
+static Shape drop_axes(const Shape& s, const Axes& axes) {
+  if (axes.empty()) return {};
+  std::vector<bool> gone(s.size(), false);
+  for (int64_t a : axes) gone[a < 0 ? a + (int64_t)s.size() : a] = true;
+  Shape r;
+  for (size_t d = 0; d < s.size(); ++d)
+    if (!gone[d]) r.push_back(s[d]);
+  return r;
+}
+
 // The output gradient reshaped to keep the reduced axes (size 1), ready to broadcast against x.
 static Tensor keep_axes(const Tensor& g, const Shape& xshape, const Axes& axes, bool keepdim) {
   if (keepdim) return g;
@@ -134,7 +148,7 @@ Var mean(const Var& x, const Axes& axes, bool keepdim) {
 // d max = g shared evenly among the elements equal to the max
 Var max(const Var& x, const Axes& axes, bool keepdim) {
   Tensor xd = x.data(), yk = gv::max(xd, axes, true);
-  Tensor y = keepdim ? yk : yk.reshape(gv::max(xd, axes, false).shape());
+  Tensor y = keepdim ? yk : yk.reshape(drop_axes(yk.shape(), axes));
   return record(y, "max", {x}, [xd, yk, axes, keepdim](const Tensor& g) -> TV {
     Tensor hit = gv::eq(xd, yk);
     Tensor share = gv::div(hit, gv::sum(hit, axes, true));
@@ -144,7 +158,7 @@ Var max(const Var& x, const Axes& axes, bool keepdim) {
 // d logsumexp = g * exp(x - y) = g * softmax(x)
 Var logsumexp(const Var& x, const Axes& axes, bool keepdim) {
   Tensor xd = x.data(), yk = gv::logsumexp(xd, axes, true);
-  Tensor y = keepdim ? yk : gv::logsumexp(xd, axes, false);
+  Tensor y = keepdim ? yk : yk.reshape(drop_axes(yk.shape(), axes));
   return record(y, "logsumexp", {x}, [xd, yk, axes, keepdim](const Tensor& g) -> TV {
     return {gv::mul(gv::exp(gv::sub(xd, yk)), keep_axes(g, xd.shape(), axes, keepdim))};
   });

@@ -266,11 +266,12 @@ Shape parse_shape(const std::string& path, const std::string& name, const json& 
   return shape;
 }
 
-// Bytes of a tensor of this shape and dtype; rejects shapes whose size overflows int64.
+// Bytes of a tensor of this shape and dtype; rejects shapes whose size overflows int64, and also
+// those whose contiguous strides would: with a 0 among them, the product of the other dims.
 uint64_t checked_nbytes(const std::string& path, const std::string& name, const Shape& shape, DType dtype) {
-  int64_t n = 1;
+  int64_t n = 1, span = 1;
   for (int64_t d : shape)
-    if (__builtin_mul_overflow(n, d, &n))
+    if (__builtin_mul_overflow(n, d, &n) || __builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span))
       GV_BAD_FILE(path, "tensor \"{}\": the size of shape {} overflows", name, shape_str(shape));
   int64_t bytes;
   if (__builtin_mul_overflow(n, int64_t(dtype_size(dtype)), &bytes))

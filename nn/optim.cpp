@@ -246,7 +246,9 @@ SGD::SGD(std::vector<NamedVar> params, double lr, double momentum, double weight
 }
 
 void SGD::step() {
-  for (auto& [i, grad] : gradients_for_step()) {
+  for (const auto& entry : gradients_for_step()) {
+    const size_t i = entry.first;
+    const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
     Tensor* buf = momentum_ > 0 ? &slot(0, i) : nullptr;
     cpu::dispatch_float(param.dtype(), "SGD.step", [&]<class T>() {
@@ -275,7 +277,9 @@ Adam::Adam(std::vector<NamedVar> params, double lr, double beta1, double beta2, 
 void Adam::step() {
   const double t = double(steps_ + 1);
   const double bc1 = 1 - std::pow(beta1_, t), bc2 = 1 - std::pow(beta2_, t);  // bias corrections
-  for (auto& [i, grad] : gradients_for_step()) {
+  for (const auto& entry : gradients_for_step()) {
+    const size_t i = entry.first;
+    const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
     Tensor &m_slot = slot(0, i), &v_slot = slot(1, i);
     cpu::dispatch_float(param.dtype(), "Adam.step", [&]<class T>() {
@@ -304,7 +308,9 @@ Adamax::Adamax(std::vector<NamedVar> params, double lr, double beta1, double bet
 
 void Adamax::step() {
   const double bc1 = 1 - std::pow(beta1_, double(steps_ + 1));
-  for (auto& [i, grad] : gradients_for_step()) {
+  for (const auto& entry : gradients_for_step()) {
+    const size_t i = entry.first;
+    const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
     Tensor &m_slot = slot(0, i), &u_slot = slot(1, i);
     cpu::dispatch_float(param.dtype(), "Adamax.step", [&]<class T>() {

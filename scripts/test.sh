@@ -2,10 +2,16 @@
 # test.sh: the README's second command. Builds and runs the whole test suite twice: a release
 # build (build/, with CUDA compiled when nvcc is found; CUDA tests SKIP without a GPU) and a
 # debug build under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, CPU only).
-# GENVAE_SANITIZE=0 skips the sanitizer pass. Ends with the line "N passed, N failed, N skipped".
+# GENVAE_SANITIZE=0 skips the sanitizer pass. Then fuzzes the file readers with libFuzzer
+# (scripts/fuzz.sh: build-fuzz/, clang, GENVAE_FUZZ_SECONDS per reader, default 30; the three
+# fuzz-* tests count in the summary); GENVAE_FUZZ=0 skips that.
+# Ends with the line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
+# Idle OpenMP workers sleep instead of spinning: on a machine shared with other work, spinning
+# workers made training steps 20x slower (tests are not timed; benchmarks set their own policy).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 status=0
 dirs=()
 
@@ -23,6 +29,10 @@ run_suite build --buildtype=release
 if [ "${GENVAE_SANITIZE:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan --buildtype=debug -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false
+fi
+if [ "${GENVAE_FUZZ:-1}" != 0 ]; then
+  bash scripts/fuzz.sh "${GENVAE_FUZZ_SECONDS:-30}" || status=1
+  dirs+=(build-fuzz)  # without a test log (a failed build) it counts as a failure
 fi
 python3 scripts/test_summary.py "${dirs[@]}" || status=1
 exit $status

@@ -1,0 +1,96 @@
+// figures.cpp: sample grids, reconstruction pairs and training curves as PNGs (figures.h).
+#include "apps/common/figures.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "apps/common/plot.h"
+#include "engine/ops.h"
+#include "nn/data/images.h"
+#include "vae/samplers.h"
+
+namespace gv::app {
+namespace {
+
+constexpr uint64_t kFigureSeed = 8675309;  // the fixed z of every sample grid
+
+// The values of `key` in each row; NaN where a row lacks it (or holds no number).
+std::vector<double> column(const std::vector<json>& rows, const std::string& key) {
+  std::vector<double> out;
+  out.reserve(rows.size());
+  for (const json& r : rows)
+    out.push_back(r.contains(key) && r[key].is_number() ? r[key].get<double>()
+                                                        : std::numeric_limits<double>::quiet_NaN());
+  return out;
+}
+
+Series series(const std::string& name, const std::vector<json>& rows, const std::string& x, const std::string& y,
+              bool markers = false) {
+  return Series{name, column(rows, x), column(rows, y), markers};
+}
+
+// Each pixel as a factor x factor block (nearest neighbour).
+data::Image upscale(const data::Image& img, int64_t factor) {
+  data::Image out(img.height * factor, img.width * factor, img.channels);
+  for (int64_t y = 0; y < out.height; ++y)
+    for (int64_t x = 0; x < out.width; ++x)
+      for (int64_t c = 0; c < img.channels; ++c) out.at(y, x, c) = img.at(y / factor, x / factor, c);
+  return out;
+}
+
+}  // namespace
+
+// Small images (MNIST's 28x28) are drawn at 2x or more, so that a grid is comfortable to look at.
+void write_image_grid(const std::string& path, const Tensor& images, int64_t nrow) {
+  const int64_t factor = std::max<int64_t>(1, 64 / std::max<int64_t>(1, images.size(-1)));
+  data::write_png(path, upscale(data::tensor_to_image(data::make_grid(images.contiguous(), nrow, 2, 0.5)), factor));
+}
+
+std::vector<std::string> write_samples(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+                                       const RunDir& dir, const std::string& tag, int64_t n) {
+  ag::NoGradGuard no_grad;
+  Generator g(kFigureSeed);
+  vae::Samples s = vae::sample_ancestral(model, p, n, g);
+  std::vector<std::string> files{dir.samples_png(tag, "mean")};
+  write_image_grid(files.back(), prep.to_display(s.mean));
+  if (p.name() == "bernoulli") {
+    files.push_back(dir.samples_png(tag, "draw"));
+    write_image_grid(files.back(), prep.to_display(s.x));
+  }
+  return files;
+}
+
+std::string write_reconstructions(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+                                  const RunDir& dir, const std::string& tag, const Tensor& x) {
+  ag::NoGradGuard no_grad;
+  const int64_t n = std::min<int64_t>(32, x.size(0)), cols = std::min<int64_t>(8, n);
+  Tensor in = x.slice(0, 0, n).contiguous();
+  auto [mu, logvar] = model.encode(ag::Var(in));
+  Tensor rec = p.mean(model.decode(mu).data());  // (n, C, H, W)
+  std::vector<Tensor> rows;                      // a row of inputs, then the row of their reconstructions
+  for (int64_t s = 0; s < n; s += cols) {
+    int64_t e = std::min(n, s + cols);
+    rows.push_back(prep.to_display(in.slice(0, s, e)));
+    rows.push_back(prep.to_display(rec.slice(0, s, e)));
+  }
+  std::string path = dir.recon_png(tag);
+  write_image_grid(path, concat(rows, 0), cols);
+  return path;
+}
+
+std::string write_training_curves(const RunDir& dir) {
+  std::vector<json> train = read_jsonl(dir.metrics_path()), test = read_jsonl(dir.test_path());
+  std::vector<Plot> plots(4);
+  plots[0] = {"training loss", "step", "-(E log p(x|z) - lambda R), nats", {series("loss", train, "step", "loss")}};
+  plots[1] = {"reconstruction", "step", "E_q log p(x|z), nats",
+              {series("train", train, "step", "reconstruction"),
+               series("test", test, "step", "test_reconstruction", true)}};
+  plots[2] = {"regularizer", "step", "R(q), nats",
+              {series("R(q)", train, "step", "regularizer"), series("test KL", test, "step", "test_kl", true)}};
+  plots[3] = {"test ELBO per epoch", "step", "nats per example", {series("test ELBO", test, "step", "test_elbo", true)}};
+  write_plots_png(dir.curves_path(), plots, 2);
+  return dir.curves_path();
+}
+
+}  // namespace gv::app

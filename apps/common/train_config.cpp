@@ -1,0 +1,249 @@
+// train_config.cpp: genvae-train's flags, their JSON form, and the builders (train_config.h).
+#include "apps/common/train_config.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "vae/likelihood.h"
+#include "vae/regularizer.h"
+
+namespace gv::app {
+
+// Every field with its flag name, for the JSON form (X(field, "flag-name")).
+#define GV_TRAIN_FIELDS(X)                                                                             \
+  X(data, "data") X(data_dir, "data-dir") X(cache_dir, "cache-dir") X(image_size, "image-size")         \
+  X(grayscale, "grayscale") X(limit, "limit") X(test_limit, "test-limit") X(arch, "arch")               \
+  X(latent, "latent") X(hidden, "hidden") X(hidden_layers, "hidden-layers") X(activation, "activation") \
+  X(likelihood, "likelihood") X(sigma, "sigma") X(components, "components")                            \
+  X(regularizer, "regularizer") X(lambda, "lambda") X(reg_param, "reg-param") X(warmup, "warmup")      \
+  X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") X(weight_decay, "weight-decay")        \
+  X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
+  X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") \
+  X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
+  X(sample_every, "sample-every") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
+
+// "--lr: must be a number > 0, got -1" rather than CLI11's range up to DBL_MAX.
+CLI::Validator number_above(double lo, bool inclusive) {
+  return CLI::Validator(
+      [lo, inclusive](std::string& s) {
+        double v = 0;
+        bool ok = CLI::detail::lexical_cast(s, v) && (inclusive ? v >= lo : v > lo);
+        return ok ? std::string() : fmt::format("must be a number {} {}, got {}", inclusive ? ">=" : ">", lo, s);
+      },
+      fmt::format("NUMBER {} {}", inclusive ? ">=" : ">", lo));
+}
+
+// An integer >= lo ("--limit: must be an integer >= -1, got -5").
+CLI::Validator at_least(int64_t lo) {
+  return CLI::Validator(
+      [lo](std::string& s) {
+        int64_t v = 0;
+        bool ok = CLI::detail::lexical_cast(s, v) && v >= lo;
+        return ok ? std::string() : fmt::format("must be an integer >= {}, got {}", lo, s);
+      },
+      fmt::format("INT >= {}", lo));
+}
+
+namespace {
+
+const CLI::Validator kPositive = number_above(0, false), kNonNegative = number_above(0, true);
+
+CLI::Validator data_name_check() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return valid_data_name(s) ? std::string() : "unknown data set '" + s + "'; allowed: " + data_names_help();
+      },
+      "NAME");
+}
+
+void add_data_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Data";
+  app.add_option("--data", c.data, "data set: " + data_names_help())->check(data_name_check())->capture_default_str()->group(g);
+  app.add_option("--data-dir", c.data_dir,
+                 "where the data set is (folder of IDX files, or the CIFAR-10 archive); default: "
+                 "$GENVAE_MNIST_DIR / $GENVAE_FASHION_MNIST_DIR / $GENVAE_CIFAR10, else the usual place")
+      ->group(g);
+  app.add_option("--image-size", c.image_size, "folder:PATH: every image is resized and cropped to this square size")
+      ->check(CLI::Range(int64_t(4), int64_t(1024)))->capture_default_str()->group(g);
+  app.add_flag("--grayscale", c.grayscale, "folder:PATH: load the images as one gray channel")->group(g);
+  app.add_option("--limit", c.limit, "use only N training examples (-1: all)")
+      ->check(at_least(-1))->capture_default_str()->group(g);
+  app.add_option("--test-limit", c.test_limit, "use only N test examples (-1: all)")
+      ->check(at_least(-1))->capture_default_str()->group(g);
+  app.add_option("--cache-dir", c.cache_dir, "cifar10: cache the decoded images in this folder (faster later loads)")
+      ->group(g);
+}
+
+void add_model_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Model";
+  app.add_option("--arch", c.arch, "encoder/decoder architecture")->check(CLI::IsMember({"mlp", "conv"}))->capture_default_str()->group(g);
+  app.add_option("--latent", c.latent, "latent dimensions Z")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str()->group(g);
+  app.add_option("--hidden", c.hidden, "mlp: units per hidden layer")->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str()->group(g);
+  app.add_option("--hidden-layers", c.hidden_layers, "mlp: hidden layers in the encoder and in the decoder")
+      ->check(CLI::Range(int64_t(1), int64_t(16)))->capture_default_str()->group(g);
+  app.add_option("--activation", c.activation, "mlp: hidden activation")
+      ->check(CLI::IsMember({"softplus", "relu", "leaky_relu", "tanh"}))->capture_default_str()->group(g);
+  app.add_option("--likelihood", c.likelihood, "the family of p(x|z) (and so the pixel preprocessing, see below)")
+      ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture"}))
+      ->capture_default_str()->group(g);
+  app.add_option("--sigma", c.sigma, "gaussian: the fixed standard deviation")->check(kPositive)->capture_default_str()->group(g);
+  app.add_option("--components", c.components, "logistic-mixture: mixture components per pixel")
+      ->check(CLI::Range(int64_t(1), int64_t(64)))->capture_default_str()->group(g);
+}
+
+void add_objective_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Objective: maximize E_q[log p(x|z)] - lambda R(q)";
+  app.add_option("--regularizer", c.regularizer,
+                 "R(q): none (unregularized autoencoder), kl (the ELBO), free-bits (KL with a floor per dimension), "
+                 "mmd (InfoVAE's MMD between q(z) and p(z))")
+      ->check(CLI::IsMember({"none", "kl", "free-bits", "mmd"}))->capture_default_str()->group(g);
+  app.add_option("--lambda", c.lambda, "the weight lambda of R(q)")->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--reg-param", c.reg_param,
+                 "free-bits: the floor in nats per latent dimension; mmd: the kernel's sigma (0: automatic)")
+      ->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--warmup", c.warmup, "ramp lambda linearly from 0 over this many steps (0: no warm-up)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+}
+
+void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Optimization";
+  app.add_option("--optimizer", c.optimizer, "the update rule")->check(CLI::IsMember({"adam", "adamax", "sgd"}))->capture_default_str()->group(g);
+  app.add_option("--lr", c.lr, "learning rate")->check(kPositive)->capture_default_str()->group(g);
+  app.add_option("--momentum", c.momentum, "sgd: momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str()->group(g);
+  app.add_option("--weight-decay", c.weight_decay, "L2 weight decay added to the gradient")->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--lr-schedule", c.lr_schedule,
+                 "constant; step (lr * gamma^floor(step / lr-step)); exponential (lr * gamma^(step / lr-step))")
+      ->check(CLI::IsMember({"constant", "step", "exponential"}))->capture_default_str()->group(g);
+  app.add_option("--lr-gamma", c.lr_gamma, "decay factor of the step and exponential schedules")
+      ->check(CLI::Range(1e-9, 1.0))->capture_default_str()->group(g);
+  app.add_option("--lr-step", c.lr_step, "steps per decay of the step and exponential schedules")
+      ->check(at_least(1))->capture_default_str()->group(g);
+  app.add_option("--lr-warmup", c.lr_warmup, "ramp the learning rate linearly from 0 over this many steps")
+      ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--grad-clip", c.grad_clip, "clip the global gradient norm to this (0: no clipping)")
+      ->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--epochs", c.epochs, "passes over the training set (with --resume: the new total)")
+      ->check(CLI::Range(int64_t(1), int64_t(1000000)))->capture_default_str()->group(g);
+  app.add_option("--batch", c.batch, "mini-batch size (the last short batch of an epoch is dropped)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str()->group(g);
+  app.add_option("--seed", c.seed, "seed of every random stream (weights, data order, binarization, z samples)")->capture_default_str()->group(g);
+  app.add_option("--threads", c.threads, "CPU threads for OpenMP and OpenBLAS (0: every core)")
+      ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str()->group(g);
+}
+
+void add_run_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Run directory";
+  app.add_option("--out", c.out, "the run directory to create (config.json, metrics.jsonl, PNGs, checkpoint)")->capture_default_str()->group(g);
+  app.add_flag("--force", c.force, "delete an earlier run in --out and start over")->group(g);
+  app.add_option("--resume", c.resume,
+                 "continue the run in DIR exactly where its checkpoint stopped, with its stored flags "
+                 "(only --epochs, --threads, --data-dir, --cache-dir and the --*-every flags may be given again)")
+      ->group(g);
+  app.add_option("--checkpoint-every", c.checkpoint_every,
+                 "save a checkpoint every N steps (0: only at the end of each epoch, which is always done)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--sample-every", c.sample_every,
+                 "also write sample and reconstruction PNGs every N steps (0: only at the end of each epoch)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--log-every", c.log_every, "append the mean of the steps since the last line to metrics.jsonl every N steps, and at the end of each epoch")
+      ->check(at_least(1))->capture_default_str()->group(g);
+  app.add_option("--debug-nan-at-step", c.debug_nan_at_step,
+                 "testing aid: make the training batch of step N all NaN, to exercise the non-finite-loss stop "
+                 "(0: off)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+}
+
+}  // namespace
+
+DataSpec TrainConfig::data_spec() const {
+  return DataSpec{data, data_dir, image_size, grayscale, limit, test_limit, cache_dir};
+}
+
+void add_train_flags(CLI::App& app, TrainConfig& c) {
+  // a flag given twice takes its last value (scripts pass defaults, then the user's flags)
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_data_flags(app, c);
+  add_model_flags(app, c);
+  add_objective_flags(app, c);
+  add_optimizer_flags(app, c);
+  add_run_flags(app, c);
+}
+
+bool resumable_flag(const std::string& name) {
+  static const std::set<std::string> ok = {"resume", "epochs", "threads", "data-dir", "cache-dir",
+                                           "checkpoint-every", "sample-every", "log-every", "debug-nan-at-step"};
+  return ok.count(name) > 0;
+}
+
+json to_json(const TrainConfig& c) {
+  json j = json::object();
+#define GV_TO_JSON(field, name) j[name] = c.field;
+  GV_TRAIN_FIELDS(GV_TO_JSON)
+#undef GV_TO_JSON
+  return j;
+}
+
+TrainConfig train_config_from_json(const json& j) {
+  TrainConfig c;
+  try {
+#define GV_FROM_JSON(field, name) \
+  if (j.contains(name)) j.at(name).get_to(c.field);
+    GV_TRAIN_FIELDS(GV_FROM_JSON)
+#undef GV_FROM_JSON
+  } catch (const json::exception& e) {
+    GV_THROW(ValueError, "stored training configuration: {}", e.what());
+  }
+  return c;
+}
+
+std::shared_ptr<vae::Likelihood> make_likelihood(const TrainConfig& c) {
+  return vae::make_likelihood(c.likelihood, c.sigma, c.components);
+}
+
+std::shared_ptr<vae::Regularizer> make_regularizer(const TrainConfig& c) {
+  return vae::make_regularizer(c.regularizer, c.reg_param);
+}
+
+vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape, const vae::Likelihood& p) {
+  vae::ModelConfig m;
+  m.arch = c.arch;
+  m.data_shape = data_shape;
+  m.latent = c.latent;
+  m.hidden = c.hidden;
+  m.hidden_layers = c.hidden_layers;
+  m.activation = c.activation;
+  m.params_per_channel = p.params_per_channel();
+  return m;
+}
+
+std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& c, std::vector<nn::NamedVar> params) {
+  if (c.optimizer == "adam") return std::make_unique<nn::Adam>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (c.optimizer == "adamax")
+    return std::make_unique<nn::Adamax>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (c.optimizer == "sgd") return std::make_unique<nn::SGD>(std::move(params), c.lr, c.momentum, c.weight_decay);
+  GV_THROW(ValueError, "--optimizer {}: unknown (adam, adamax, sgd)", c.optimizer);
+}
+
+std::shared_ptr<nn::LRSchedule> make_schedule(const TrainConfig& c) {
+  std::shared_ptr<nn::LRSchedule> s;
+  if (c.lr_schedule == "constant") s = std::make_shared<nn::ConstantLR>(c.lr);
+  else if (c.lr_schedule == "step") s = std::make_shared<nn::StepLR>(c.lr, c.lr_step, c.lr_gamma);
+  else if (c.lr_schedule == "exponential") s = std::make_shared<nn::ExponentialLR>(c.lr, c.lr_gamma, double(c.lr_step));
+  else GV_THROW(ValueError, "--lr-schedule {}: unknown (constant, step, exponential)", c.lr_schedule);
+  if (c.lr_warmup > 0) s = std::make_shared<nn::WarmupLR>(s, c.lr_warmup);
+  return s;
+}
+
+int set_threads(int64_t n) {
+  int t = n > 0 ? int(n) : omp_get_num_procs();
+  omp_set_num_threads(t);
+  openblas_set_num_threads(t);
+  return t;
+}
+
+}  // namespace gv::app

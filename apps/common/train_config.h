@@ -1,0 +1,71 @@
+// train_config.h: the configuration of a VAE training run: one field per command-line flag of
+// genvae-train, the flags themselves (with their checks and help), the JSON form stored in
+// config.json and in every checkpoint (so genvae-eval can rebuild the model), and the builders
+// that turn it into library objects: likelihood, regularizer, model, optimizer, schedule.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/common/datasets.h"
+#include "apps/common/run_dir.h"
+#include "nn/optim.h"
+#include "vae/model.h"
+
+namespace gv::app {
+
+struct TrainConfig {
+  // data
+  std::string data = "mnist", data_dir, cache_dir;
+  int64_t image_size = 32, limit = -1, test_limit = -1;
+  bool grayscale = false;
+  // model
+  std::string arch = "mlp", activation = "softplus", likelihood = "bernoulli";
+  int64_t latent = 20, hidden = 500, hidden_layers = 2, components = 5;
+  double sigma = 1.0;
+  // objective E[log p(x|z)] - lambda R(q)
+  std::string regularizer = "kl";
+  double lambda = 1.0, reg_param = 0.0;
+  int64_t warmup = 0;
+  // optimization
+  std::string optimizer = "adam", lr_schedule = "constant";
+  double lr = 1e-3, momentum = 0.9, weight_decay = 0, lr_gamma = 0.5, grad_clip = 0;
+  int64_t lr_step = 10000, lr_warmup = 0;
+  int64_t epochs = 10, batch = 100, threads = 0;  // threads 0: every core
+  uint64_t seed = 1;
+  // the run
+  std::string out = "runs/train", resume;
+  bool force = false;
+  int64_t checkpoint_every = 1000, sample_every = 0, log_every = 50, debug_nan_at_step = 0;
+
+  DataSpec data_spec() const;
+};
+
+// Checks for flags whose messages name the bound: "must be a number > 0, got -1" (inclusive: >=),
+// "must be an integer >= 1, got 0".
+CLI::Validator number_above(double lo, bool inclusive);
+CLI::Validator at_least(int64_t lo);
+
+// Registers every flag of genvae-train on app, bound to cfg's fields. A flag given twice takes its
+// last value.
+void add_train_flags(CLI::App& app, TrainConfig& cfg);
+// Flags that may be given again with --resume (the others must come from the stored config).
+bool resumable_flag(const std::string& name);
+
+// The JSON form: one key per flag, named as the flag without its dashes ("hidden-layers").
+json to_json(const TrainConfig& cfg);
+// Reads the keys present (others keep their defaults; unknown keys are ignored).
+TrainConfig train_config_from_json(const json& j);
+
+std::shared_ptr<vae::Likelihood> make_likelihood(const TrainConfig& cfg);
+std::shared_ptr<vae::Regularizer> make_regularizer(const TrainConfig& cfg);
+vae::ModelConfig model_config(const TrainConfig& cfg, const Shape& data_shape, const vae::Likelihood& p);
+std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& cfg, std::vector<nn::NamedVar> params);
+std::shared_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg);
+
+// OpenMP and OpenBLAS threads: n, or every core when n <= 0. Returns the number used.
+int set_threads(int64_t n);
+
+}  // namespace gv::app

@@ -1,0 +1,185 @@
+// eval.cpp: genvae-eval, the measurements of a trained VAE. Given a run directory (or a checkpoint
+// file), rebuilds the model from the configuration stored in the checkpoint, loads it, and reports
+// on the test set (preprocessed as in training): the ELBO with its reconstruction and KL terms,
+// the importance-weighted log-likelihood bound, KL per latent dimension, active units and the
+// mutual information I_q(x; z) with its log M ceiling; as a table on stdout and as eval.json.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "apps/common/datasets.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/train_config.h"
+#include "nn/checkpoint.h"
+#include "vae/estimators.h"
+
+using namespace gv;
+using namespace gv::app;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct EvalOptions {
+  std::string run;  // run directory or checkpoint file
+  std::string out;  // eval.json ("" = beside the checkpoint)
+  std::string data_dir;
+  int64_t iwae_k = 100, iwae_examples = 1000, mi_examples = 1000, test_limit = -1, batch = 100, threads = 0;
+  double au_threshold = 0.01;
+  uint64_t seed = 1;
+};
+
+int parse_flags(int argc, char** argv, EvalOptions& o) {
+  CLI::App app{"genvae-eval: evaluate a trained VAE (a genvae-train run directory or checkpoint) on its test set"};
+  app.add_option("run", o.run, "run directory (its checkpoint.safetensors is used) or a checkpoint file")->required();
+  app.add_option("--out", o.out, "where to write the JSON report (default: eval.json beside the checkpoint)");
+  app.add_option("--data-dir", o.data_dir, "the data set's location, when it moved since training");
+  app.add_option("--test-limit", o.test_limit, "evaluate the ELBO, KL per dimension and active units on N test examples (-1: all)")
+      ->check(at_least(-1))->capture_default_str();
+  app.add_option("--iwae-k", o.iwae_k, "importance samples per example of the IWAE bound")
+      ->check(at_least(1))->capture_default_str();
+  app.add_option("--iwae-examples", o.iwae_examples, "test examples for the IWAE bound (it costs k decoder passes each)")
+      ->check(at_least(1))->capture_default_str();
+  app.add_option("--mi-examples", o.mi_examples, "test examples M for the mutual information (its ceiling is log M)")
+      ->check(at_least(2))->capture_default_str();
+  app.add_option("--au-threshold", o.au_threshold, "a latent dimension is active when Cov_x(E_q[z_j]) exceeds this")
+      ->check(number_above(0, true))->capture_default_str();
+  app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the estimators' z samples")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return -1;
+}
+
+struct Loaded {
+  std::string checkpoint;
+  TrainConfig cfg;
+  nn::TrainState state;
+  std::shared_ptr<vae::Likelihood> p;
+  std::unique_ptr<vae::VAE> model;
+  Tensor test_x;
+};
+
+std::string checkpoint_of(const std::string& run) {
+  fs::path p(run);
+  if (fs::is_directory(p)) p /= "checkpoint.safetensors";
+  GV_CHECK(fs::is_regular_file(p), IOError, "{}: no checkpoint (give a genvae-train run directory or a .safetensors file)",
+           p.string());
+  return p.string();
+}
+
+// The model as trained: its configuration from the checkpoint's metadata, then its weights.
+Loaded load(const EvalOptions& o) {
+  Loaded l;
+  l.checkpoint = checkpoint_of(o.run);
+  nn::Metadata meta = nn::read_safetensors(l.checkpoint).metadata;
+  GV_CHECK(meta.count("extra.config"), IOError, "{}: no training configuration in its metadata (not written by "
+           "genvae-train?)", l.checkpoint);
+  l.cfg = train_config_from_json(json::parse(meta["extra.config"]));
+  if (!o.data_dir.empty()) l.cfg.data_dir = o.data_dir;
+  DataSpec spec = l.cfg.data_spec();
+  spec.test_limit = o.test_limit;
+  spec.with_train = false;
+  LoadedData data = load_data(spec);
+  l.p = make_likelihood(l.cfg);
+  Generator init(0);
+  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape, *l.p), init);
+  nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
+  l.model->eval();
+  l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
+  return l;
+}
+
+Tensor first(const Tensor& x, int64_t n) { return x.slice(0, 0, std::min(n, x.size(0))).contiguous(); }
+
+// Runs f, and adds how long it took to the report under `key`.
+template <class F>
+auto timed(json& seconds, const std::string& key, F&& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = f();
+  seconds[key] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+json evaluate(Loaded& l, const EvalOptions& o) {
+  json seconds = json::object(), j = json::object();
+  Generator g(o.seed);
+  vae::VAE& m = *l.model;
+  const Tensor& x = l.test_x;
+  auto elbo = timed(seconds, "elbo", [&] { return vae::test_elbo(m, *l.p, x, o.batch, g); });
+  Tensor xi = first(x, o.iwae_examples), xm = first(x, o.mi_examples);
+  double iwae = timed(seconds, "iwae", [&] { return vae::iwae_log_likelihood(m, *l.p, xi, o.iwae_k, o.batch, g); });
+  auto kl_dims = timed(seconds, "kl_per_dimension", [&] { return vae::kl_per_dimension(m, x, o.batch); });
+  int64_t au = timed(seconds, "active_units", [&] { return vae::active_units(m, x, o.batch, o.au_threshold); });
+  auto mi = timed(seconds, "mutual_information", [&] { return vae::mutual_information(m, xm, o.batch, g); });
+  j["checkpoint"] = l.checkpoint;
+  j["step"] = l.state.step;
+  j["epochs_completed"] = l.state.epoch;
+  j["data"] = l.cfg.data;
+  j["likelihood"] = l.cfg.likelihood;
+  j["regularizer"] = l.cfg.regularizer;
+  j["test_examples"] = x.size(0);
+  j["elbo"] = elbo.elbo;
+  j["reconstruction"] = elbo.reconstruction;
+  j["kl"] = elbo.kl;
+  j["iwae_log_likelihood"] = iwae;
+  j["iwae_k"] = o.iwae_k;
+  j["iwae_examples"] = xi.size(0);
+  j["kl_per_dimension"] = kl_dims;
+  j["active_units"] = au;
+  j["active_units_threshold"] = o.au_threshold;
+  j["latent"] = l.cfg.latent;
+  j["mutual_information"] = mi.mi;
+  j["mi_ceiling"] = mi.ceiling;
+  j["mi_examples"] = mi.m;
+  j["seconds"] = seconds;
+  return j;
+}
+
+void print_table(const json& j) {
+  auto row = [](const std::string& name, const std::string& value, const std::string& note = "") {
+    fmt::print("  {:<28} {:>14}  {}\n", name, value, note);
+  };
+  auto num = [](double v) { return fmt::format("{:.4f}", v); };
+  fmt::print("{} (step {}, {} test examples)\n", j["checkpoint"].get<std::string>(), j["step"].get<int64_t>(),
+             j["test_examples"].get<int64_t>());
+  row("test ELBO (nats)", num(j["elbo"]));
+  row("  reconstruction E log p", num(j["reconstruction"]));
+  row("  KL(q(z|x) || p(z))", num(j["kl"]));
+  row(fmt::format("IWAE log p(x), k={}", j["iwae_k"].get<int64_t>()), num(j["iwae_log_likelihood"]),
+      fmt::format("on {} examples", j["iwae_examples"].get<int64_t>()));
+  row("active units", fmt::format("{} / {}", j["active_units"].get<int64_t>(), j["latent"].get<int64_t>()),
+      fmt::format("Cov(E_q z_j) > {}", j["active_units_threshold"].get<double>()));
+  row("mutual information I_q(x;z)", num(j["mutual_information"]),
+      fmt::format("ceiling log M = {:.4f} (M = {})", j["mi_ceiling"].get<double>(), j["mi_examples"].get<int64_t>()));
+  fmt::print("  KL per dimension:");
+  int i = 0;
+  for (double v : j["kl_per_dimension"]) fmt::print("{}{:.3f}", i++ % 10 == 0 ? "\n    " : " ", v);
+  fmt::print("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EvalOptions o;
+  if (int rc = parse_flags(argc, argv, o); rc >= 0) return rc;
+  try {
+    set_threads(o.threads);
+    Loaded l = load(o);
+    json report = evaluate(l, o);
+    std::string out = o.out.empty() ? (fs::path(l.checkpoint).parent_path() / "eval.json").string() : o.out;
+    write_json_file(out, report);
+    print_table(report);
+    fmt::print("wrote {}\n", out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "genvae-eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

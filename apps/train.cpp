@@ -1,0 +1,371 @@
+// train.cpp: genvae-train, the general training program of the generalized VAE family
+// (Zhao, Song and Ermon 2017): maximizes E_q[log p(x|z)] - lambda R(q) for a chosen data set,
+// architecture, likelihood P and regularizer R, and writes a run directory (run_dir.h): config,
+// metrics per logged step, the test ELBO and PNGs of samples, reconstructions and curves after each
+// epoch, and checkpoints from which --resume continues bit for bit. A non-finite loss stops the run
+// (exit 3) without saving, so the last checkpoint stays the last good one.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "apps/common/datasets.h"
+#include "apps/common/figures.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/train_config.h"
+#include "apps/progress.h"
+#include "engine/ops.h"
+#include "nn/checkpoint.h"
+#include "vae/estimators.h"
+#include "vae/objective.h"
+
+using namespace gv;
+using namespace gv::app;
+
+namespace {
+
+constexpr uint64_t kEvalSeed = 1234567;               // the test ELBO's z draws: the same every epoch
+constexpr uint64_t kStreamSpacing = uint64_t(1) << 48;  // counter blocks between a seed's streams
+constexpr int kExitNonFinite = 3;
+
+// A NaN or infinite loss or gradient: the run stops without saving.
+struct NonFinite : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Generator `index` of a seed: the seed's key, its counter started far from the others'.
+Generator stream(uint64_t seed, uint64_t index) {
+  Generator g(seed);
+  g.set_state(seed, index * kStreamSpacing);
+  return g;
+}
+
+// "NaN", "inf", "-inf" (fmt writes "-nan" for some NaNs), or the number.
+std::string number(double v) { return std::isnan(v) ? "NaN" : fmt::format("{}", v); }
+
+// ---- command line -------------------------------------------------------------------------------
+
+std::string help_footer() {
+  return "\n" + preprocessing_help() +
+         "\nData sets (--data): mnist, fashion-mnist (Debian's dataset-fashion-mnist, or\n"
+         "$GENVAE_FASHION_MNIST_DIR), cifar10, folder:PATH (images under PATH; PATH/train and PATH/test\n"
+         "when both exist, else 10% held out).\n"
+         "\nThe run directory (--out): config.json, metrics.jsonl (every --log-every steps and epoch end),\n"
+         "test.jsonl (test ELBO per epoch), curves.png, samples/epoch-NNN-mean.png (and -draw.png for\n"
+         "bernoulli), recon/epoch-NNN.png, checkpoint.safetensors.\n"
+         "Exit status: 0 done, 1 error, 3 non-finite loss (the last checkpoint is kept), CLI11's codes for\n"
+         "bad flags.\n";
+}
+
+// With --resume: the stored flags, overridden by the (resumable) flags given again.
+TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std::string& dir) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->count() == 0 || o->get_lnames().empty()) continue;
+    const std::string& name = o->get_lnames()[0];
+    GV_CHECK(resumable_flag(name), ValueError,
+             "--{} cannot be changed with --resume: the run's stored value is used (start a new run with "
+             "--out to change it). Allowed with --resume: --epochs, --threads, --data-dir, --cache-dir, "
+             "--checkpoint-every, --sample-every, --log-every, --debug-nan-at-step",
+             name);
+  }
+  TrainConfig cfg = train_config_from_json(RunDir(dir, RunDirMode::resume).read_config());
+  CLI::App again;
+  add_train_flags(again, cfg);
+  again.parse(argc, argv);  // the flags given now replace the stored ones
+  cfg.resume = cfg.out = dir;
+  return cfg;
+}
+
+// Returns an exit code when the program should stop now (help, bad flags), else -1.
+int parse_flags(int argc, char** argv, TrainConfig& cfg) {
+  CLI::App app{"genvae-train: train a generalized VAE (Zhao, Song and Ermon 2017): maximize\n"
+               "E_q[log p(x|z)] - lambda R(q) and write a run directory"};
+  app.footer(help_footer());
+  add_train_flags(app, cfg);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (cfg.resume.empty()) return -1;
+  try {
+    cfg = resumed_config(app, argc, argv, cfg.resume);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "genvae-train: %s\n", e.what());
+    return 2;
+  }
+  return -1;
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+struct StepStats {
+  double loss = 0, reconstruction = 0, regularizer = 0, weight = 0, lr = 0, grad_norm = 0;
+};
+
+// Sums of the stats over the steps since the last log line (or since the epoch began).
+struct Window {
+  StepStats sum;
+  int64_t n = 0;
+  void add(const StepStats& s) {
+    sum.loss += s.loss, sum.reconstruction += s.reconstruction, sum.regularizer += s.regularizer, ++n;
+  }
+  double mean(double StepStats::*field) const { return n > 0 ? sum.*field / double(n) : 0; }
+  // Checkpoints hold the windows, so a resumed run logs the same means as one never stopped.
+  std::string dump() const {
+    return json{{"loss", sum.loss}, {"reconstruction", sum.reconstruction}, {"regularizer", sum.regularizer}, {"n", n}}
+        .dump();
+  }
+  static Window parse(const std::string& text) {
+    json j = json::parse(text);
+    Window w;
+    w.sum.loss = j["loss"], w.sum.reconstruction = j["reconstruction"], w.sum.regularizer = j["regularizer"];
+    w.n = j["n"];
+    return w;
+  }
+};
+
+struct Run {
+  TrainConfig cfg;
+  json config;  // cfg as JSON plus what was derived from it: config.json and every checkpoint hold it
+  std::unique_ptr<RunDir> dir;
+  LoadedData data;
+  Preprocessing prep{PixelTransform::identity};
+  std::shared_ptr<vae::Likelihood> p;
+  std::shared_ptr<vae::Regularizer> r;
+  std::unique_ptr<vae::VAE> model;
+  std::unique_ptr<nn::Optimizer> opt;
+  std::shared_ptr<nn::LRSchedule> schedule;
+  std::unique_ptr<data::BatchLoader> loader;
+  nn::TrainState state;
+  Tensor test_x;              // the test images as the model sees them (binarized once, etc.)
+  double elapsed_before = 0;  // seconds trained by earlier processes of this run
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
+  Window log_window, epoch_window;  // the steps since the last log line, and since the epoch began
+
+  double elapsed() const {
+    return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+json derived_facts(const Run& run, int threads, int argc, char** argv) {
+  json j = to_json(run.cfg);
+  j["data-path"] = run.data.source;
+  j["data-shape"] = run.data.shape;
+  j["train-examples"] = run.data.train.size();
+  j["test-examples"] = run.data.test.size();
+  j["preprocessing"] = run.prep.describe();
+  j["parameters"] = run.model->parameter_count();
+  j["threads-used"] = threads;
+  std::string cmd;
+  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
+  j["command"] = cmd;
+  return j;
+}
+
+void build(Run& run) {
+  const TrainConfig& c = run.cfg;
+  run.data = load_data(c.data_spec());
+  run.prep = Preprocessing::for_likelihood(c.likelihood);
+  run.p = make_likelihood(c);
+  run.r = make_regularizer(c);
+  Generator init = stream(c.seed, 0);
+  run.model = std::make_unique<vae::VAE>(model_config(c, run.data.shape, *run.p), init);
+  run.opt = make_optimizer(c, run.model->named_parameters());
+  run.schedule = make_schedule(c);
+  const int64_t n = run.data.train.size();
+  GV_CHECK(n > 0, ValueError, "no training examples (--limit {})", c.limit);
+  run.loader = std::make_unique<data::BatchLoader>(run.data.train, c.batch, true, c.seed + 1, n >= c.batch);
+  run.state.rngs = {{"train", stream(c.seed, 1)}, {"data", stream(c.seed, 2)}};
+  run.test_x = run.prep.eval_set(run.data.test.images);
+}
+
+// Loads the checkpoint and puts the data order, the logs and the clock where it stopped.
+void restore(Run& run) {
+  nn::load_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), run.state);
+  const int64_t index = std::min(run.loader->size(), run.state.batch_in_epoch * run.cfg.batch);
+  run.loader->seek(run.state.epoch, index);
+  run.elapsed_before = std::stod(run.state.extra.count("elapsed") ? run.state.extra["elapsed"] : "0");
+  run.last_checkpoint = run.state.step;
+  auto& extra = run.state.extra;
+  if (extra.count("log_window")) run.log_window = Window::parse(extra["log_window"]);
+  if (extra.count("epoch_window")) run.epoch_window = Window::parse(extra["epoch_window"]);
+  RunDir::truncate_after(run.dir->metrics_path(), "step", run.state.step);
+  RunDir::truncate_after(run.dir->test_path(), "epoch", run.state.epoch);  // epochs completed
+  fmt::print("resuming {} at step {} (epoch {}, batch {})\n", run.cfg.resume, run.state.step, run.state.epoch + 1,
+             run.state.batch_in_epoch);
+}
+
+void open_run(Run& run, int argc, char** argv) {
+  const bool resuming = !run.cfg.resume.empty();
+  RunDirMode mode = resuming ? RunDirMode::resume : run.cfg.force ? RunDirMode::force : RunDirMode::create;
+  run.dir = std::make_unique<RunDir>(resuming ? run.cfg.resume : run.cfg.out, mode);
+  GV_CHECK(!resuming || std::filesystem::exists(run.dir->checkpoint_path()), IOError,
+           "--resume {}: no checkpoint there yet (the run stopped before its first); start over with --force",
+           run.cfg.resume);
+  int threads = set_threads(run.cfg.threads);
+  build(run);
+  if (resuming) restore(run);
+  run.config = derived_facts(run, threads, argc, argv);
+  run.dir->write_config(run.config);
+  fmt::print("{}: {} {} training / {} test examples {}, {}; VAE {} ({} parameters), likelihood {}, "
+             "regularizer {} (lambda {}), {} threads\n",
+             run.dir->path().string(), run.cfg.data, run.data.train.size(), run.data.test.size(),
+             shape_str(run.data.shape), run.prep.describe(), run.cfg.arch, run.model->parameter_count(),
+             run.cfg.likelihood, run.cfg.regularizer, run.cfg.lambda, threads);
+  std::fflush(stdout);
+}
+
+bool all_finite(const nn::Module& m) {
+  for (const auto& [name, v] : m.named_parameters())
+    for (float x : v.data().to_vector<float>())
+      if (!std::isfinite(x)) return false;
+  return true;
+}
+
+void save(Run& run) {
+  GV_CHECK(all_finite(*run.model), ValueError, "refusing to save a checkpoint at step {}: a parameter is not finite",
+           run.state.step);
+  data::LoaderPosition pos = run.loader->position();
+  run.state.epoch = pos.epoch;
+  run.state.batch_in_epoch = (pos.index + run.cfg.batch - 1) / run.cfg.batch;
+  run.state.extra["config"] = run.config.dump();
+  run.state.extra["elapsed"] = fmt::format("{:.3f}", run.elapsed());
+  run.state.extra["log_window"] = run.log_window.dump();
+  run.state.extra["epoch_window"] = run.epoch_window.dump();
+  nn::save_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), run.state);
+  run.last_checkpoint = run.state.step;
+}
+
+// One update from the batch's images: objective, backward, clipping, optimizer step.
+StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
+  const TrainConfig& c = run.cfg;
+  const int64_t step = run.state.step + 1;  // the number of this update
+  Tensor x = run.prep.train_batch(images, run.state.rng("data"));
+  if (step == c.debug_nan_at_step) x = mul(x, std::numeric_limits<double>::quiet_NaN());
+  StepStats s;
+  s.weight = vae::regularizer_weight(c.lambda, c.warmup, run.state.step);
+  s.lr = run.schedule->lr(run.state.step);
+  run.opt->set_lr(s.lr);
+  vae::ObjectiveTerms t = vae::objective(*run.model, x, *run.p, *run.r, s.weight, run.state.rng("train"));
+  s.loss = t.loss.item();
+  if (!std::isfinite(s.loss)) throw NonFinite(fmt::format("the loss is {} at step {} (epoch {})", number(s.loss), step, epoch + 1));
+  run.opt->zero_grad();
+  t.loss.backward();
+  s.grad_norm = nn::clip_grad_norm(run.opt->params(), c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity());
+  if (!std::isfinite(s.grad_norm))
+    throw NonFinite(fmt::format("the gradient norm is {} at step {} (epoch {})", number(s.grad_norm), step, epoch + 1));
+  run.opt->step();
+  run.state.step = step;
+  s.reconstruction = t.reconstruction.item();
+  s.regularizer = t.regularizer.item();
+  return s;
+}
+
+void log_metrics(Run& run, const StepStats& last, int64_t epoch) {
+  const Window& w = run.log_window;
+  run.dir->append_metrics(json{{"step", run.state.step},
+                               {"epoch", epoch + 1},
+                               {"loss", w.mean(&StepStats::loss)},
+                               {"reconstruction", w.mean(&StepStats::reconstruction)},
+                               {"regularizer", w.mean(&StepStats::regularizer)},
+                               {"weight", last.weight},
+                               {"lr", last.lr},
+                               {"grad_norm", last.grad_norm},
+                               {"time", run.elapsed()}});
+  run.log_window = Window{};
+}
+
+void write_images(Run& run, const std::string& tag) {
+  write_samples(*run.model, *run.p, run.prep, *run.dir, tag);
+  write_reconstructions(*run.model, *run.p, run.prep, *run.dir, tag, run.test_x);
+}
+
+// The rest of the current epoch.
+void train_epoch(Run& run, int64_t epoch) {
+  const TrainConfig& c = run.cfg;
+  const int64_t done = (run.loader->position().index + c.batch - 1) / c.batch;
+  app::Progress progress(fmt::format("epoch {}/{}", epoch + 1, c.epochs), run.loader->batches_per_epoch() - done);
+  data::Batch batch;
+  StepStats last;
+  for (int64_t i = 1; run.loader->next(batch); ++i) {
+    StepStats s = train_step(run, batch.images, epoch);
+    run.log_window.add(s), run.epoch_window.add(s);
+    progress.update(i, fmt::format("loss {:.3f}", s.loss));
+    if (run.state.step % c.log_every == 0) log_metrics(run, s, epoch);
+    if (c.checkpoint_every > 0 && run.state.step % c.checkpoint_every == 0) save(run);
+    if (c.sample_every > 0 && run.state.step % c.sample_every == 0) write_images(run, step_tag(run.state.step));
+    last = s;
+  }
+  if (run.log_window.n > 0) log_metrics(run, last, epoch);  // the epoch's steps since the last line
+}
+
+// Test ELBO, PNGs and curves, and a checkpoint.
+void end_of_epoch(Run& run, int64_t epoch) {
+  const Window train = run.epoch_window;
+  run.epoch_window = Window{};
+  Generator g(kEvalSeed);
+  vae::ElboEstimate t = vae::test_elbo(*run.model, *run.p, run.test_x, run.cfg.batch, g);
+  run.dir->append_test(json{{"epoch", epoch + 1},
+                            {"step", run.state.step},
+                            {"test_elbo", t.elbo},
+                            {"test_reconstruction", t.reconstruction},
+                            {"test_kl", t.kl},
+                            {"time", run.elapsed()}});
+  write_images(run, epoch_tag(epoch + 1));
+  write_training_curves(*run.dir);
+  save(run);
+  fmt::print("epoch {}: train loss {:.3f} (reconstruction {:.3f}, regularizer {:.3f}); test ELBO {:.3f} "
+             "(reconstruction {:.3f}, KL {:.3f}); step {}, {:.1f}s\n",
+             epoch + 1, train.mean(&StepStats::loss), train.mean(&StepStats::reconstruction),
+             train.mean(&StepStats::regularizer), t.elbo, t.reconstruction, t.kl, run.state.step, run.elapsed());
+  std::fflush(stdout);
+}
+
+void train(Run& run) {
+  const int64_t first = run.loader->position().epoch;
+  if (first >= run.cfg.epochs)
+    fmt::print("the run has already trained {} epoch(s); pass a larger --epochs to go on\n", first);
+  for (int64_t epoch = first; epoch < run.cfg.epochs; ++epoch) {
+    train_epoch(run, epoch);
+    end_of_epoch(run, epoch);
+  }
+  fmt::print("done: {} steps, {:.1f}s. Samples: {}/samples, reconstructions: {}/recon, curves: {}, checkpoint: {}\n",
+             run.state.step, run.elapsed(), run.dir->path().string(), run.dir->path().string(),
+             run.dir->curves_path(), run.dir->checkpoint_path());
+}
+
+// Ends a progress line left half-drawn on a terminal.
+const char* line_break() { return isatty(STDERR_FILENO) ? "\n" : ""; }
+
+std::string last_checkpoint_note(const Run& run) {
+  if (run.last_checkpoint < 0) return "no checkpoint had been saved yet";
+  return fmt::format("nothing was saved; the last good checkpoint is {} (step {})", run.dir->checkpoint_path(),
+                     run.last_checkpoint);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Run run;
+  if (int rc = parse_flags(argc, argv, run.cfg); rc >= 0) return rc;
+  try {
+    open_run(run, argc, argv);
+    train(run);
+  } catch (const NonFinite& e) {
+    std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
+    return kExitNonFinite;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%sgenvae-train: %s\n", line_break(), e.what());
+    return 1;
+  }
+  return 0;
+}

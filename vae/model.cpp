@@ -1,0 +1,127 @@
+// model.cpp: the VAE's encoder q(z|x) = N(mu(x), diag(exp(logvar(x)))) and decoder x -> the
+// parameters of p(x|z), built as two Sequentials ("encoder", "decoder") for the "mlp" (benchmark W1)
+// and "conv" (benchmark W2) architectures described in model.h.
+#include "vae/model.h"
+
+#include <algorithm>
+
+namespace gv::vae {
+
+using ag::Var;
+using nn::Layer;
+using nn::Sequential;
+
+namespace {
+
+std::shared_ptr<Layer> activation(const std::string& name) {
+  if (name == "softplus") return std::make_shared<nn::Softplus>();
+  if (name == "relu") return std::make_shared<nn::ReLU>();
+  if (name == "leaky_relu") return std::make_shared<nn::LeakyReLU>(0.01);
+  if (name == "tanh") return std::make_shared<nn::Tanh>();
+  GV_THROW(ValueError, "VAE: unknown activation '{}'; known: softplus, relu, leaky_relu, tanh", name);
+}
+
+void check_config(const ModelConfig& c) {
+  GV_CHECK(c.arch == "mlp" || c.arch == "conv", ValueError, "VAE: unknown arch '{}'; known: mlp, conv", c.arch);
+  GV_CHECK(!c.data_shape.empty(), ShapeError, "VAE: data_shape is empty; expected (C, H, W) or (D)");
+  for (int64_t d : c.data_shape)
+    GV_CHECK(d > 0, ShapeError, "VAE: data_shape {} has a non-positive size", shape_str(c.data_shape));
+  GV_CHECK(c.latent > 0, ValueError, "VAE: latent size must be positive, got {}", c.latent);
+  GV_CHECK(c.params_per_channel > 0, ValueError, "VAE: params_per_channel must be positive, got {}",
+           c.params_per_channel);
+  if (c.arch == "mlp") {
+    GV_CHECK(c.hidden > 0, ValueError, "VAE(mlp): hidden units must be positive, got {}", c.hidden);
+    GV_CHECK(c.hidden_layers >= 0, ValueError, "VAE(mlp): hidden_layers must be >= 0, got {}", c.hidden_layers);
+  } else {
+    GV_CHECK(c.data_shape.size() == 3, ShapeError, "VAE(conv): data_shape must be (C, H, W), got {}",
+             shape_str(c.data_shape));
+    GV_CHECK(c.data_shape[1] % 4 == 0 && c.data_shape[2] % 4 == 0, ShapeError,
+             "VAE(conv): height and width must be divisible by 4 (two stride-2 convolutions), got {}x{}; "
+             "crop or pad the images, or use arch 'mlp'",
+             c.data_shape[1], c.data_shape[2]);
+  }
+}
+
+// The decoder's output shape per example: (k*C, H, W) (or (k*D) for vector data).
+Shape params_shape(const ModelConfig& c) {
+  Shape s = c.data_shape;
+  s[0] *= c.params_per_channel;
+  return s;
+}
+
+}  // namespace
+
+VAE::VAE(const ModelConfig& cfg, Generator& g) : cfg_(cfg) {
+  check_config(cfg_);
+  const int64_t Z = cfg_.latent, D = shape_numel(cfg_.data_shape);
+  const Shape out_shape = params_shape(cfg_);
+  auto enc = std::make_shared<Sequential>();
+  auto dec = std::make_shared<Sequential>();
+  if (cfg_.arch == "mlp") {
+    // encoder: (B, C, H, W) -> (B, D) -> hidden_layers x (Linear + act) -> (B, 2Z)
+    enc->add(std::make_shared<nn::Flatten>());
+    int64_t in = D;
+    for (int64_t l = 0; l < cfg_.hidden_layers; ++l, in = cfg_.hidden) {
+      enc->add(std::make_shared<nn::Linear>(in, cfg_.hidden, g));
+      enc->add(activation(cfg_.activation));
+    }
+    enc->add(std::make_shared<nn::Linear>(in, 2 * Z, g));
+    // decoder: (B, Z) -> hidden_layers x (Linear + act) -> (B, k*D) -> (B, k*C, H, W)
+    in = Z;
+    for (int64_t l = 0; l < cfg_.hidden_layers; ++l, in = cfg_.hidden) {
+      dec->add(std::make_shared<nn::Linear>(in, cfg_.hidden, g));
+      dec->add(activation(cfg_.activation));
+    }
+    dec->add(std::make_shared<nn::Linear>(in, shape_numel(out_shape), g));
+    dec->add(std::make_shared<nn::Reshape>(out_shape));
+  } else {
+    const int64_t C = cfg_.data_shape[0], H4 = cfg_.data_shape[1] / 4, W4 = cfg_.data_shape[2] / 4;
+    const int64_t flat = 128 * H4 * W4;  // 6272 for 28x28
+    const nn::ConvOptions down{.stride = 2, .padding = 1};
+    // encoder: (B, C, H, W) -> (B, 64, H/2, W/2) -> (B, 128, H/4, W/4) -> (B, 1024) -> (B, 2Z)
+    enc->add(std::make_shared<nn::Conv2d>(C, 64, 4, g, down));
+    enc->add(std::make_shared<nn::LeakyReLU>(0.1));
+    enc->add(std::make_shared<nn::Conv2d>(64, 128, 4, g, down));
+    enc->add(std::make_shared<nn::LeakyReLU>(0.1));
+    enc->add(std::make_shared<nn::Flatten>());
+    enc->add(std::make_shared<nn::Linear>(flat, 1024, g));
+    enc->add(std::make_shared<nn::LeakyReLU>(0.1));
+    enc->add(std::make_shared<nn::Linear>(1024, 2 * Z, g));
+    // decoder: (B, Z) -> (B, 1024) -> (B, 128, H/4, W/4) -> (B, 64, H/2, W/2) -> (B, k*C, H, W)
+    dec->add(std::make_shared<nn::Linear>(Z, 1024, g));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::Linear>(1024, flat, g));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::Reshape>(Shape{128, H4, W4}));
+    dec->add(std::make_shared<nn::ConvTranspose2d>(128, 64, 4, g, down));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::ConvTranspose2d>(64, out_shape[0], 4, g, down));
+    // no output nonlinearity: the likelihood family interprets the raw output (see model.h)
+  }
+  encoder_ = register_module("encoder", enc);
+  decoder_ = register_module("decoder", dec);
+}
+
+DType VAE::dtype() const {
+  auto ps = parameters();
+  return ps.empty() ? DType::f32 : ps.front().dtype();
+}
+
+std::pair<Var, Var> VAE::encode(const Var& x) {
+  const Shape& ds = cfg_.data_shape;
+  bool ok = x.defined() && x.dim() == int64_t(ds.size()) + 1 && std::equal(ds.begin(), ds.end(), x.shape().begin() + 1);
+  GV_CHECK(ok, ShapeError, "VAE::encode: expected x of shape (B, {}), got {}", fmt::join(ds, ", "),
+           x.defined() ? shape_str(x.shape()) : std::string("nothing"));
+  Var h = (*encoder_)(x);  // (B, 2Z)
+  auto parts = ag::chunk(h, 2, 1);
+  return {parts[0], parts[1]};  // mu (B, Z), logvar (B, Z)
+}
+
+Var VAE::decode(const Var& z) {
+  GV_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.latent, ShapeError,
+           "VAE::decode: expected z of shape (B, {}), got {}", cfg_.latent,
+           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
+  return (*decoder_)(z);  // (B, k*C, H, W)
+}
+
+}  // namespace gv::vae
