@@ -13,44 +13,22 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "test_util.h"
 
 using namespace gv;
+using gv::test::error_of;
+using gv::test::has;
+using gv::test::lcg;
 
 namespace {
 
-template <class E, class F>
-std::string ew_error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
-
-bool ew_has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-// Deterministic values uniform in [lo, hi) from a 64-bit LCG (Knuth's MMIX constants).
-std::vector<double> ew_lcg(int64_t n, uint64_t seed, double lo, double hi) {
-  std::vector<double> v(n);
-  uint64_t s = seed * 2862933555777941757ULL + 3037000493ULL;
-  for (int64_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u = double(s >> 11) * (1.0 / 9007199254740992.0);
-    v[i] = lo + (hi - lo) * u;
-  }
-  return v;
-}
-
 Tensor ew_rand(const Shape& shape, DType dt, uint64_t seed, double lo, double hi) {
-  return Tensor::from_vector(ew_lcg(shape_numel(shape), seed, lo, hi), shape).to(dt);
+  return Tensor::from_vector(lcg(shape_numel(shape), seed, lo, hi), shape).to(dt);
 }
 
 // Values k/2 for integer k in [-6, 6]: exact in every dtype and full of ties.
 Tensor ew_halves(const Shape& shape, DType dt, uint64_t seed) {
-  std::vector<double> v = ew_lcg(shape_numel(shape), seed, -6.0, 7.0);
+  std::vector<double> v = lcg(shape_numel(shape), seed, -6.0, 7.0);
   for (double& x : v) x = std::floor(x) / 2.0;
   return Tensor::from_vector(v, shape).to(dt);
 }
@@ -287,7 +265,7 @@ TEST_CASE("elementwise: unary_backward is gout * f'(x) (central differences, f64
   for (const UnaryCase& c : unary_cases()) {
     CAPTURE(c.name);
     // points away from kinks: |x| > 0.05 and away from clamp's bounds
-    std::vector<double> xs = ew_lcg(24, 7, c.lo, c.hi);
+    std::vector<double> xs = lcg(24, 7, c.lo, c.hi);
     for (double& v : xs) {
       if (std::fabs(v) < 0.05) v += 0.1;
       if (c.op == UnaryOp::clamp && (std::fabs(v - c.a) < 0.05 || std::fabs(v - c.b) < 0.05)) v += 0.1;
@@ -332,10 +310,10 @@ TEST_CASE("elementwise: unary_backward is gout * f'(x) (central differences, f64
 
   // errors
   Tensor a = Tensor::zeros({2, 3}, DType::f64);
-  std::string e = ew_error_of<ShapeError>([&] { unary_backward(UnaryOp::exp, a, a, Tensor::zeros({3, 2}, DType::f64)); });
-  CHECK(ew_has(e, "exp"));
-  CHECK(ew_has(e, "[2, 3]"));
-  CHECK(ew_has(e, "[3, 2]"));
+  std::string e = error_of<ShapeError>([&] { unary_backward(UnaryOp::exp, a, a, Tensor::zeros({3, 2}, DType::f64)); });
+  CHECK(has(e, "exp"));
+  CHECK(has(e, "[2, 3]"));
+  CHECK(has(e, "[3, 2]"));
   CHECK_THROWS_AS(unary_backward(UnaryOp::exp, a, a, Tensor::zeros({2, 3}, DType::f32)), DTypeError);
   CHECK_THROWS_AS(unary_backward(UnaryOp::exp, a.to(DType::i64), a.to(DType::i64), a.to(DType::i64)), DTypeError);
 }
@@ -443,9 +421,9 @@ TEST_CASE("elementwise: int64 arithmetic and comparisons") {
   CHECK(pow(a, 2.0).to_vector<int64_t>() == std::vector<int64_t>{9, 4, 25, 0, 49, 49});
   CHECK(gt(a, 0.0).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1, 0, 1, 0});
   // unary math is float-only
-  std::string e = ew_error_of<DTypeError>([&] { log(a); });
-  CHECK(ew_has(e, "log"));
-  CHECK(ew_has(e, "int64"));
+  std::string e = error_of<DTypeError>([&] { log(a); });
+  CHECK(has(e, "log"));
+  CHECK(has(e, "int64"));
   CHECK_THROWS_AS(neg(a), DTypeError);
   CHECK_THROWS_AS(relu(a), DTypeError);
 }
@@ -472,12 +450,12 @@ TEST_CASE("elementwise: where with broadcasting") {
   CHECK(w.to_vector<float>() == std::vector<float>{1, 0});
   // NaN condition counts as true (it is != 0)
   CHECK(where(Tensor::scalar(NAN), Tensor::scalar(1.0), Tensor::scalar(2.0)).item() == 1.0);
-  std::string e = ew_error_of<ShapeError>([] {
+  std::string e = error_of<ShapeError>([] {
     where(Tensor::zeros({2}), Tensor::zeros({3}), Tensor::zeros({3}));
   });
-  CHECK(ew_has(e, "where"));
-  CHECK(ew_has(e, "[2]"));
-  CHECK(ew_has(e, "[3]"));
+  CHECK(has(e, "where"));
+  CHECK(has(e, "[2]"));
+  CHECK(has(e, "[3]"));
   CHECK_THROWS_AS(where(Tensor::zeros({2}), Tensor::zeros({2}), Tensor::zeros({2}, DType::f64)), DTypeError);
 }
 
@@ -510,24 +488,24 @@ TEST_CASE("elementwise: scalar overloads and operators") {
 }
 
 TEST_CASE("elementwise: errors") {
-  std::string e = ew_error_of<ShapeError>([] { add(Tensor::zeros({2, 3}), Tensor::zeros({4})); });
-  CHECK(ew_has(e, "add: shapes [2, 3] and [4] cannot be broadcast together"));
-  e = ew_error_of<ShapeError>([] { mul(Tensor::zeros({3, 1, 4}), Tensor::zeros({2, 3})); });
-  CHECK(ew_has(e, "mul: shapes [3, 1, 4] and [2, 3] cannot be broadcast together"));
-  e = ew_error_of<ShapeError>([] { ge(Tensor::zeros({0}), Tensor::zeros({2})); });
-  CHECK(ew_has(e, "ge:"));
-  e = ew_error_of<DTypeError>([] { add(Tensor::zeros({2}), Tensor::zeros({2}, DType::f64)); });
-  CHECK(ew_has(e, "add"));
-  CHECK(ew_has(e, "float32"));
-  CHECK(ew_has(e, "float64"));
-  e = ew_error_of<DTypeError>([] { sub(Tensor::zeros({2}, DType::i64), Tensor::zeros({2})); });
-  CHECK(ew_has(e, "sub"));
-  CHECK(ew_has(e, "int64"));
-  e = ew_error_of<DTypeError>([] { log(Tensor::zeros({2}, DType::i64)); });
-  CHECK(ew_has(e, "log"));
-  CHECK(ew_has(e, "int64"));
-  e = ew_error_of<ValueError>([] { clamp(Tensor::zeros({2}), 1.0, -1.0); });
-  CHECK(ew_has(e, "clamp"));
+  std::string e = error_of<ShapeError>([] { add(Tensor::zeros({2, 3}), Tensor::zeros({4})); });
+  CHECK(has(e, "add: shapes [2, 3] and [4] cannot be broadcast together"));
+  e = error_of<ShapeError>([] { mul(Tensor::zeros({3, 1, 4}), Tensor::zeros({2, 3})); });
+  CHECK(has(e, "mul: shapes [3, 1, 4] and [2, 3] cannot be broadcast together"));
+  e = error_of<ShapeError>([] { ge(Tensor::zeros({0}), Tensor::zeros({2})); });
+  CHECK(has(e, "ge:"));
+  e = error_of<DTypeError>([] { add(Tensor::zeros({2}), Tensor::zeros({2}, DType::f64)); });
+  CHECK(has(e, "add"));
+  CHECK(has(e, "float32"));
+  CHECK(has(e, "float64"));
+  e = error_of<DTypeError>([] { sub(Tensor::zeros({2}, DType::i64), Tensor::zeros({2})); });
+  CHECK(has(e, "sub"));
+  CHECK(has(e, "int64"));
+  e = error_of<DTypeError>([] { log(Tensor::zeros({2}, DType::i64)); });
+  CHECK(has(e, "log"));
+  CHECK(has(e, "int64"));
+  e = error_of<ValueError>([] { clamp(Tensor::zeros({2}), 1.0, -1.0); });
+  CHECK(has(e, "clamp"));
   CHECK_THROWS_AS(exp(Tensor()), ValueError);
   CHECK_THROWS_AS(add(Tensor(), Tensor::zeros({1})), ValueError);
   CHECK(std::string(unary_op_name(UnaryOp::softplus)) == "softplus");

@@ -9,24 +9,14 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "test_util.h"
 
 using namespace gv;
+using gv::test::error_of;
+using gv::test::has;
+using gv::test::lcg;
 
 namespace {
-
-template <class E, class F>
-std::string ix_error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
-
-bool ix_has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 uint64_t ix_next(uint64_t& s) {
   s = s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -137,10 +127,10 @@ TEST_CASE("index: split and chunk give views") {
   REQUIRE(cht.size() == 2);
   CHECK(vals(cht[1]) == std::vector<double>{2, 6, 10, 3, 7, 11});
 
-  std::string e = ix_error_of<ShapeError>([&] { split(x, {2, 2}, 0); });
-  CHECK(ix_has(e, "split"));
-  CHECK(ix_has(e, "[2, 2]"));
-  CHECK(ix_has(e, "[5, 4]"));
+  std::string e = error_of<ShapeError>([&] { split(x, {2, 2}, 0); });
+  CHECK(has(e, "split"));
+  CHECK(has(e, "[2, 2]"));
+  CHECK(has(e, "[5, 4]"));
   CHECK_THROWS_AS(split(x, {6, -1}, 0), ValueError);
   CHECK_THROWS_AS(chunk(x, 0, 0), ValueError);
   CHECK_THROWS_AS(split(x, {5}, 2), IndexError);
@@ -245,10 +235,10 @@ TEST_CASE("index: one_hot") {
   // argmax undoes one_hot
   CHECK(argmax(oh, 1).to_vector<int64_t>() == std::vector<int64_t>{2, 0, 1, 2});
 
-  std::string e = ix_error_of<IndexError>([] { one_hot(idx({0, 3}, {2}), 3); });
-  CHECK(ix_has(e, "one_hot"));
-  CHECK(ix_has(e, "value 3"));
-  CHECK(ix_has(e, "position 1"));
+  std::string e = error_of<IndexError>([] { one_hot(idx({0, 3}, {2}), 3); });
+  CHECK(has(e, "one_hot"));
+  CHECK(has(e, "value 3"));
+  CHECK(has(e, "position 1"));
   CHECK_THROWS_AS(one_hot(idx({-1}, {1}), 3), IndexError);
   CHECK_THROWS_AS(one_hot(Tensor::zeros({2}), 3), DTypeError);
   CHECK_THROWS_AS(one_hot(idx({0}, {1}), 0), ValueError);
@@ -257,51 +247,51 @@ TEST_CASE("index: one_hot") {
 TEST_CASE("index: errors") {
   Tensor x = Tensor::from_list({1, 2, 3, 4, 5, 6}, {2, 3});
   // out-of-range index values name the value and the position
-  std::string e = ix_error_of<IndexError>([&] { gather(x, 1, idx({0, 1, 3, 0}, {2, 2})); });
-  CHECK(ix_has(e, "gather"));
-  CHECK(ix_has(e, "value 3"));
-  CHECK(ix_has(e, "position 2"));
-  e = ix_error_of<IndexError>([&] { gather(x, 0, idx({0, -1, 0}, {1, 3})); });
-  CHECK(ix_has(e, "value -1"));
-  CHECK(ix_has(e, "position 1"));
-  e = ix_error_of<IndexError>([&] { scatter_add({2, 3}, 0, idx({0, 2}, {1, 2}), Tensor::ones({1, 2})); });
-  CHECK(ix_has(e, "scatter_add"));
-  CHECK(ix_has(e, "value 2"));
-  CHECK(ix_has(e, "position 1"));
+  std::string e = error_of<IndexError>([&] { gather(x, 1, idx({0, 1, 3, 0}, {2, 2})); });
+  CHECK(has(e, "gather"));
+  CHECK(has(e, "value 3"));
+  CHECK(has(e, "position 2"));
+  e = error_of<IndexError>([&] { gather(x, 0, idx({0, -1, 0}, {1, 3})); });
+  CHECK(has(e, "value -1"));
+  CHECK(has(e, "position 1"));
+  e = error_of<IndexError>([&] { scatter_add({2, 3}, 0, idx({0, 2}, {1, 2}), Tensor::ones({1, 2})); });
+  CHECK(has(e, "scatter_add"));
+  CHECK(has(e, "value 2"));
+  CHECK(has(e, "position 1"));
   // a float index is a dtype error
-  e = ix_error_of<DTypeError>([&] { gather(x, 0, Tensor::zeros({2, 3})); });
-  CHECK(ix_has(e, "gather"));
-  CHECK(ix_has(e, "int64"));
-  CHECK(ix_has(e, "float32"));
+  e = error_of<DTypeError>([&] { gather(x, 0, Tensor::zeros({2, 3})); });
+  CHECK(has(e, "gather"));
+  CHECK(has(e, "int64"));
+  CHECK(has(e, "float32"));
   CHECK_THROWS_AS(scatter_add({2, 3}, 0, Tensor::zeros({2, 3}, DType::f64), Tensor::ones({2, 3})), DTypeError);
   // shapes
-  e = ix_error_of<ShapeError>([&] { gather(x, 0, idx({0, 1}, {2})); });
-  CHECK(ix_has(e, "gather"));
-  CHECK(ix_has(e, "[2]"));
-  CHECK(ix_has(e, "[2, 3]"));
-  e = ix_error_of<ShapeError>([&] { gather(x, 0, idx({0, 0, 0, 0}, {1, 4})); });  // 4 > 3 off the axis
-  CHECK(ix_has(e, "gather"));
-  CHECK(ix_has(e, "[1, 4]"));
-  e = ix_error_of<ShapeError>([&] { scatter_add({2, 3}, 0, idx({0, 1}, {1, 2}), Tensor::ones({2, 1})); });
-  CHECK(ix_has(e, "scatter_add"));
-  CHECK(ix_has(e, "[2, 1]"));
-  CHECK(ix_has(e, "[1, 2]"));
+  e = error_of<ShapeError>([&] { gather(x, 0, idx({0, 1}, {2})); });
+  CHECK(has(e, "gather"));
+  CHECK(has(e, "[2]"));
+  CHECK(has(e, "[2, 3]"));
+  e = error_of<ShapeError>([&] { gather(x, 0, idx({0, 0, 0, 0}, {1, 4})); });  // 4 > 3 off the axis
+  CHECK(has(e, "gather"));
+  CHECK(has(e, "[1, 4]"));
+  e = error_of<ShapeError>([&] { scatter_add({2, 3}, 0, idx({0, 1}, {1, 2}), Tensor::ones({2, 1})); });
+  CHECK(has(e, "scatter_add"));
+  CHECK(has(e, "[2, 1]"));
+  CHECK(has(e, "[1, 2]"));
   CHECK_THROWS_AS(gather(x, 2, idx({0}, {1, 1})), IndexError);
   // concat: ranks, sizes, dtypes
-  e = ix_error_of<ShapeError>([] { concat({Tensor::zeros({2, 3}), Tensor::zeros({2, 4})}, 0); });
-  CHECK(ix_has(e, "concat"));
-  CHECK(ix_has(e, "[2, 3]"));
-  CHECK(ix_has(e, "[2, 4]"));
-  CHECK(ix_has(e, "axis 0"));
-  e = ix_error_of<ShapeError>([] { concat({Tensor::zeros({2, 3}), Tensor::zeros({3})}, 0); });
-  CHECK(ix_has(e, "concat"));
-  CHECK(ix_has(e, "[3]"));
-  CHECK(ix_has(e, "[2, 3]"));
-  e = ix_error_of<ShapeError>([] { concat({Tensor::zeros({2}), Tensor::zeros({2, 1})}, 0); });
-  CHECK(ix_has(e, "concat"));
-  e = ix_error_of<DTypeError>([] { concat({Tensor::zeros({2}), Tensor::zeros({2}, DType::f64)}, 0); });
-  CHECK(ix_has(e, "concat"));
-  CHECK(ix_has(e, "float64"));
+  e = error_of<ShapeError>([] { concat({Tensor::zeros({2, 3}), Tensor::zeros({2, 4})}, 0); });
+  CHECK(has(e, "concat"));
+  CHECK(has(e, "[2, 3]"));
+  CHECK(has(e, "[2, 4]"));
+  CHECK(has(e, "axis 0"));
+  e = error_of<ShapeError>([] { concat({Tensor::zeros({2, 3}), Tensor::zeros({3})}, 0); });
+  CHECK(has(e, "concat"));
+  CHECK(has(e, "[3]"));
+  CHECK(has(e, "[2, 3]"));
+  e = error_of<ShapeError>([] { concat({Tensor::zeros({2}), Tensor::zeros({2, 1})}, 0); });
+  CHECK(has(e, "concat"));
+  e = error_of<DTypeError>([] { concat({Tensor::zeros({2}), Tensor::zeros({2}, DType::f64)}, 0); });
+  CHECK(has(e, "concat"));
+  CHECK(has(e, "float64"));
   CHECK_THROWS_AS(concat({}, 0), ValueError);
   CHECK_THROWS_AS(concat({Tensor::zeros({2, 3})}, 2), IndexError);
 }

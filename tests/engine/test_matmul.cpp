@@ -11,37 +11,17 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "test_util.h"
 
 using namespace gv;
+using gv::test::error_of;
+using gv::test::has;
+using gv::test::lcg;
 
 namespace {
 
-template <class E, class F>
-std::string mm_error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
-
-bool mm_has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-std::vector<double> mm_lcg(int64_t n, uint64_t seed, double lo, double hi) {
-  std::vector<double> v(n);
-  uint64_t s = seed * 2862933555777941757ULL + 3037000493ULL;
-  for (int64_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    v[i] = lo + (hi - lo) * (double(s >> 11) * (1.0 / 9007199254740992.0));
-  }
-  return v;
-}
-
 Tensor mm_rand(const Shape& shape, DType dt, uint64_t seed) {
-  return Tensor::from_vector(mm_lcg(shape_numel(shape), seed, -1, 1), shape).to(dt);
+  return Tensor::from_vector(lcg(shape_numel(shape), seed, -1, 1), shape).to(dt);
 }
 
 // numpy matmul in double on the logical values of a and b (1-D operands promoted and squeezed).
@@ -289,24 +269,24 @@ TEST_CASE("matmul: empty and size-1 edges") {
 }
 
 TEST_CASE("matmul: errors") {
-  std::string e = mm_error_of<ShapeError>([] { matmul(Tensor::zeros({4, 3}), Tensor::zeros({5, 2})); });
-  CHECK(mm_has(e, "matmul: shapes [4, 3] and [5, 2] cannot be multiplied"));
-  e = mm_error_of<ShapeError>([] { matmul(Tensor::zeros({3}), Tensor::zeros({4})); });
-  CHECK(mm_has(e, "matmul"));
-  CHECK(mm_has(e, "[3]"));
-  CHECK(mm_has(e, "[4]"));
-  e = mm_error_of<ShapeError>([] { matmul(Tensor::zeros({2, 3, 4}), Tensor::zeros({3, 4, 5})); });
-  CHECK(mm_has(e, "matmul: shapes [2, 3, 4] and [3, 4, 5] cannot be multiplied"));
-  e = mm_error_of<ShapeError>([] { matmul(Tensor::zeros({2, 3, 3, 4}), Tensor::zeros({4, 4, 5})); });
-  CHECK(mm_has(e, "matmul: shapes [2, 3, 3, 4] and [4, 4, 5] cannot be multiplied"));
-  e = mm_error_of<DTypeError>([] { matmul(Tensor::zeros({2, 2}, DType::i64), Tensor::zeros({2, 2}, DType::i64)); });
-  CHECK(mm_has(e, "matmul"));
-  CHECK(mm_has(e, "int64"));
-  e = mm_error_of<DTypeError>([] { matmul(Tensor::zeros({2, 2}, DType::f32), Tensor::zeros({2, 2}, DType::f64)); });
-  CHECK(mm_has(e, "matmul"));
-  CHECK(mm_has(e, "float32"));
-  CHECK(mm_has(e, "float64"));
-  e = mm_error_of<ShapeError>([] { matmul(Tensor::scalar(1), Tensor::zeros({1, 1})); });
-  CHECK(mm_has(e, "matmul"));
+  std::string e = error_of<ShapeError>([] { matmul(Tensor::zeros({4, 3}), Tensor::zeros({5, 2})); });
+  CHECK(has(e, "matmul: shapes [4, 3] and [5, 2] cannot be multiplied"));
+  e = error_of<ShapeError>([] { matmul(Tensor::zeros({3}), Tensor::zeros({4})); });
+  CHECK(has(e, "matmul"));
+  CHECK(has(e, "[3]"));
+  CHECK(has(e, "[4]"));
+  e = error_of<ShapeError>([] { matmul(Tensor::zeros({2, 3, 4}), Tensor::zeros({3, 4, 5})); });
+  CHECK(has(e, "matmul: shapes [2, 3, 4] and [3, 4, 5] cannot be multiplied"));
+  e = error_of<ShapeError>([] { matmul(Tensor::zeros({2, 3, 3, 4}), Tensor::zeros({4, 4, 5})); });
+  CHECK(has(e, "matmul: shapes [2, 3, 3, 4] and [4, 4, 5] cannot be multiplied"));
+  e = error_of<DTypeError>([] { matmul(Tensor::zeros({2, 2}, DType::i64), Tensor::zeros({2, 2}, DType::i64)); });
+  CHECK(has(e, "matmul"));
+  CHECK(has(e, "int64"));
+  e = error_of<DTypeError>([] { matmul(Tensor::zeros({2, 2}, DType::f32), Tensor::zeros({2, 2}, DType::f64)); });
+  CHECK(has(e, "matmul"));
+  CHECK(has(e, "float32"));
+  CHECK(has(e, "float64"));
+  e = error_of<ShapeError>([] { matmul(Tensor::scalar(1), Tensor::zeros({1, 1})); });
+  CHECK(has(e, "matmul"));
   CHECK_THROWS_AS(matmul(Tensor(), Tensor::zeros({2, 2})), ValueError);
 }

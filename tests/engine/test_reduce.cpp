@@ -12,37 +12,17 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "test_util.h"
 
 using namespace gv;
+using gv::test::error_of;
+using gv::test::has;
+using gv::test::lcg;
 
 namespace {
 
-template <class E, class F>
-std::string rd_error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
-
-bool rd_has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-std::vector<double> rd_lcg(int64_t n, uint64_t seed, double lo, double hi) {
-  std::vector<double> v(n);
-  uint64_t s = seed * 2862933555777941757ULL + 3037000493ULL;
-  for (int64_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    v[i] = lo + (hi - lo) * (double(s >> 11) * (1.0 / 9007199254740992.0));
-  }
-  return v;
-}
-
 Tensor rd_rand(const Shape& shape, DType dt, uint64_t seed, double lo = -2, double hi = 2) {
-  return Tensor::from_vector(rd_lcg(shape_numel(shape), seed, lo, hi), shape).to(dt);
+  return Tensor::from_vector(lcg(shape_numel(shape), seed, lo, hi), shape).to(dt);
 }
 
 void rd_expect_close(const std::vector<double>& got, const std::vector<double>& want, double atol, double rtol,
@@ -331,9 +311,9 @@ TEST_CASE("reduce: argmax") {
         if (yv[(i * 3 + j) * 4 + k] > yv[(i * 3 + best) * 4 + k]) best = j;
       CHECK(am[i * 4 + k] == best);
     }
-  std::string e = rd_error_of<IndexError>([&] { argmax(x, 2); });
-  CHECK(rd_has(e, "argmax"));
-  CHECK(rd_has(e, "[3, 4]"));
+  std::string e = error_of<IndexError>([&] { argmax(x, 2); });
+  CHECK(has(e, "argmax"));
+  CHECK(has(e, "[3, 4]"));
   CHECK_THROWS_AS(argmax(Tensor::zeros({3, 0}), 1), ShapeError);
 }
 
@@ -384,10 +364,10 @@ TEST_CASE("reduce: sum_to") {
   rd_expect_close(sum_to(g.expand({2, 3, 4}), {3, 1}).to_vector<double>(), mul(g, 8.0).to_vector<double>(), 1e-13,
                   1e-13, "sum_to of an expand");
 
-  std::string e = rd_error_of<ShapeError>([&] { sum_to(x, {3, 2}); });
-  CHECK(rd_has(e, "sum_to"));
-  CHECK(rd_has(e, "[2, 3, 4]"));
-  CHECK(rd_has(e, "[3, 2]"));
+  std::string e = error_of<ShapeError>([&] { sum_to(x, {3, 2}); });
+  CHECK(has(e, "sum_to"));
+  CHECK(has(e, "[2, 3, 4]"));
+  CHECK(has(e, "[3, 2]"));
   CHECK_THROWS_AS(sum_to(x, {1, 2, 3, 4}), ShapeError);
 }
 
@@ -427,27 +407,27 @@ TEST_CASE("reduce: empty and 0-d inputs") {
 
 TEST_CASE("reduce: errors") {
   Tensor x = Tensor::zeros({3, 4, 5});
-  std::string e = rd_error_of<IndexError>([&] { sum(x, {3}); });
-  CHECK(rd_has(e, "sum"));
-  CHECK(rd_has(e, "axis 3"));
-  CHECK(rd_has(e, "[3, 4, 5]"));
-  e = rd_error_of<IndexError>([&] { max(x, {-4}); });
-  CHECK(rd_has(e, "max"));
-  CHECK(rd_has(e, "axis -4"));
-  CHECK(rd_has(e, "[3, 4, 5]"));
-  e = rd_error_of<IndexError>([&] { sum(x, {1, 1}); });
-  CHECK(rd_has(e, "sum"));
-  CHECK(rd_has(e, "twice"));
-  e = rd_error_of<IndexError>([&] { mean(x, {0, -3}); });  // the same axis twice, spelled two ways
-  CHECK(rd_has(e, "mean"));
-  CHECK(rd_has(e, "twice"));
-  e = rd_error_of<ShapeError>([] { mean(Tensor::zeros({2, 0, 3}), {1}); });
-  CHECK(rd_has(e, "mean"));
-  CHECK(rd_has(e, "[2, 0, 3]"));
+  std::string e = error_of<IndexError>([&] { sum(x, {3}); });
+  CHECK(has(e, "sum"));
+  CHECK(has(e, "axis 3"));
+  CHECK(has(e, "[3, 4, 5]"));
+  e = error_of<IndexError>([&] { max(x, {-4}); });
+  CHECK(has(e, "max"));
+  CHECK(has(e, "axis -4"));
+  CHECK(has(e, "[3, 4, 5]"));
+  e = error_of<IndexError>([&] { sum(x, {1, 1}); });
+  CHECK(has(e, "sum"));
+  CHECK(has(e, "twice"));
+  e = error_of<IndexError>([&] { mean(x, {0, -3}); });  // the same axis twice, spelled two ways
+  CHECK(has(e, "mean"));
+  CHECK(has(e, "twice"));
+  e = error_of<ShapeError>([] { mean(Tensor::zeros({2, 0, 3}), {1}); });
+  CHECK(has(e, "mean"));
+  CHECK(has(e, "[2, 0, 3]"));
   CHECK_THROWS_AS(mean(Tensor::zeros({0})), ShapeError);
-  e = rd_error_of<ShapeError>([] { max(Tensor::zeros({2, 0}), {1}); });
-  CHECK(rd_has(e, "max"));
-  CHECK(rd_has(e, "[2, 0]"));
+  e = error_of<ShapeError>([] { max(Tensor::zeros({2, 0}), {1}); });
+  CHECK(has(e, "max"));
+  CHECK(has(e, "[2, 0]"));
   CHECK_THROWS_AS(logsumexp(x, {0, 5}), IndexError);
 }
 
@@ -475,8 +455,8 @@ TEST_CASE("reduce: many axes") {
   // 17 reduced axes of size 2: a ShapeError reaches the caller (not std::terminate from inside
   // the parallel region)
   Tensor y = Tensor::ones(Shape(17, 2));
-  std::string e = rd_error_of<ShapeError>([&] { sum(y); });
-  CHECK(rd_has(e, "16"));
+  std::string e = error_of<ShapeError>([&] { sum(y); });
+  CHECK(has(e, "16"));
   // fewer reduced axes of the same tensor are fine
   Axes sixteen;
   for (int64_t d = 1; d < 17; ++d) sixteen.push_back(d);

@@ -11,25 +11,14 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "test_util.h"
 
 using namespace gv;
+using gv::test::error_of;
+using gv::test::has;
+using gv::test::lcg;
 
 namespace {
-
-// The message of the E that f throws ("" when it throws nothing or something else).
-template <class E, class F>
-std::string tensor_error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::string lower(std::string s) {
   for (char& c : s) c = (char)std::tolower((unsigned char)c);
@@ -151,10 +140,10 @@ TEST_CASE("tensor: factories") {
   CHECK(Tensor().str() == "undefined tensor");
   CHECK(z.defined());
 
-  std::string e = tensor_error_of<ShapeError>([] { Tensor::from_vector(std::vector<float>{1, 2, 3}, {2, 2}); });
+  std::string e = error_of<ShapeError>([] { Tensor::from_vector(std::vector<float>{1, 2, 3}, {2, 2}); });
   CHECK(has(e, "from_vector"));
   CHECK(has(e, "[2, 2]"));
-  e = tensor_error_of<ShapeError>([] { Tensor::empty({2, -1}); });
+  e = error_of<ShapeError>([] { Tensor::empty({2, -1}); });
   CHECK(has(e, "empty"));
   CHECK(has(e, "[2, -1]"));
 }
@@ -164,10 +153,10 @@ TEST_CASE("tensor: size() with negative axes") {
   CHECK(x.size(0) == 2);
   CHECK(x.size(-1) == 4);
   CHECK(x.size(-3) == 2);
-  std::string e = tensor_error_of<IndexError>([&] { x.size(3); });
+  std::string e = error_of<IndexError>([&] { x.size(3); });
   CHECK(has(e, "axis 3"));
   CHECK(has(e, "[2, 3, 4]"));
-  CHECK(has(tensor_error_of<IndexError>([&] { x.size(-4); }), "axis -4"));
+  CHECK(has(error_of<IndexError>([&] { x.size(-4); }), "axis -4"));
 }
 
 TEST_CASE("tensor: reshape and view share storage when they can") {
@@ -195,7 +184,7 @@ TEST_CASE("tensor: view of a non-viewable tensor throws; reshape copies") {
   Tensor x = iota({2, 3});
   Tensor xt = x.t();  // (3, 2), strides (1, 3)
   CHECK_FALSE(xt.is_contiguous());
-  std::string e = tensor_error_of<ShapeError>([&] { xt.view({6}); });
+  std::string e = error_of<ShapeError>([&] { xt.view({6}); });
   CHECK(has(e, "view"));
   CHECK(has(e, "[3, 2]"));
   CHECK(has(e, "[6]"));
@@ -255,19 +244,19 @@ TEST_CASE("tensor: permute, transpose and t") {
   expect_elements(mt, [](const auto& i) { return double(i[1] * 5 + i[0]); });
   CHECK(mt.t().is_contiguous());
 
-  std::string e = tensor_error_of<IndexError>([&] { x.permute({0, 0, 1}); });
+  std::string e = error_of<IndexError>([&] { x.permute({0, 0, 1}); });
   CHECK(has(e, "permute"));
   CHECK(has(e, "repeated"));
-  e = tensor_error_of<ShapeError>([&] { x.permute({0, 1}); });
+  e = error_of<ShapeError>([&] { x.permute({0, 1}); });
   CHECK(has(e, "permute"));
   CHECK(has(e, "[2, 3, 4]"));
-  e = tensor_error_of<IndexError>([&] { x.permute({0, 1, 3}); });
+  e = error_of<IndexError>([&] { x.permute({0, 1, 3}); });
   CHECK(has(e, "permute"));
   CHECK(has(e, "axis 3"));
-  e = tensor_error_of<ShapeError>([&] { x.t(); });
+  e = error_of<ShapeError>([&] { x.t(); });
   CHECK(has(e, "t:"));
   CHECK(has(e, "[2, 3, 4]"));
-  CHECK(has(tensor_error_of<IndexError>([&] { x.transpose(0, 5); }), "transpose"));
+  CHECK(has(error_of<IndexError>([&] { x.transpose(0, 5); }), "transpose"));
 }
 
 TEST_CASE("tensor: slice with negative indices, steps and clamping") {
@@ -305,12 +294,12 @@ TEST_CASE("tensor: slice with negative indices, steps and clamping") {
   CHECK(both.shape() == Shape{2, 2});
   expect_elements(both, [](const auto& i) { return double((1 + 2 * i[0]) * 6 + 2 + 2 * i[1]); });
 
-  std::string e = tensor_error_of<ValueError>([&] { a.slice(0, 0, 5, 0); });
+  std::string e = error_of<ValueError>([&] { a.slice(0, 0, 5, 0); });
   CHECK(has(e, "slice"));
   CHECK(has(e, "step"));
   CHECK(has(e, "0"));
   CHECK_THROWS_AS(a.slice(0, 0, 5, -1), ValueError);
-  e = tensor_error_of<IndexError>([&] { m.slice(2, 0, 1); });
+  e = error_of<IndexError>([&] { m.slice(2, 0, 1); });
   CHECK(has(e, "slice"));
   CHECK(has(e, "[4, 6]"));
 }
@@ -328,7 +317,7 @@ TEST_CASE("tensor: select") {
   CHECK(s0.dim() == 0);
   CHECK(s0.item() == 12 + 4 + 1);
 
-  std::string e = tensor_error_of<IndexError>([&] { x.select(1, 3); });
+  std::string e = error_of<IndexError>([&] { x.select(1, 3); });
   CHECK(has(e, "select"));
   CHECK(has(e, "index 3"));
   CHECK(has(e, "[2, 3, 4]"));
@@ -349,11 +338,11 @@ TEST_CASE("tensor: expand gives stride 0 and adds leading axes") {
   CHECK(s.strides() == Shape{0, 0});
   CHECK(s.to_vector<double>() == std::vector<double>(4, 4.0));
 
-  std::string msg = tensor_error_of<ShapeError>([&] { iota({2, 3}).expand({4, 3}); });
+  std::string msg = error_of<ShapeError>([&] { iota({2, 3}).expand({4, 3}); });
   CHECK(has(msg, "expand"));
   CHECK(has(msg, "[2, 3]"));
   CHECK(has(msg, "[4, 3]"));
-  msg = tensor_error_of<ShapeError>([&] { iota({2, 3}).expand({3}); });
+  msg = error_of<ShapeError>([&] { iota({2, 3}).expand({3}); });
   CHECK(has(msg, "expand"));
   CHECK(has(msg, "[2, 3]"));
 }
@@ -380,7 +369,7 @@ TEST_CASE("tensor: unsqueeze, squeeze, flatten") {
   CHECK(u1.squeeze(1).shape() == Shape{2, 3});
   CHECK(u0.squeeze(-3).shape() == Shape{2, 3});
   expect_elements(ue.squeeze(2), [](const auto& i) { return double(i[0] * 3 + i[1]); });
-  std::string e = tensor_error_of<ShapeError>([&] { x.squeeze(1); });
+  std::string e = error_of<ShapeError>([&] { x.squeeze(1); });
   CHECK(has(e, "squeeze"));
   CHECK(has(e, "[2, 3]"));
   CHECK(Tensor::scalar(1).unsqueeze(0).shape() == Shape{1});
@@ -508,11 +497,11 @@ TEST_CASE("tensor: copy_ broadcasts and converts") {
   d2.copy_(iota({2, 3}).t());
   CHECK(d2.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});
 
-  std::string e = tensor_error_of<ShapeError>([&] { dst.copy_(iota({4})); });
+  std::string e = error_of<ShapeError>([&] { dst.copy_(iota({4})); });
   CHECK(has(e, "copy_"));
   CHECK(has(e, "[2, 3]"));
   CHECK(has(e, "[4]"));
-  e = tensor_error_of<ShapeError>([&] { Tensor::zeros({3}).copy_(iota({2, 3})); });
+  e = error_of<ShapeError>([&] { Tensor::zeros({3}).copy_(iota({2, 3})); });
   CHECK(has(e, "copy_"));
   CHECK(has(e, "[2, 3]"));
 }
@@ -560,7 +549,7 @@ TEST_CASE("tensor: item and to_vector") {
   CHECK(iota({2, 3}).select(1, 2).select(0, 1).item() == 5);
   CHECK(iota({2, 3}).t().slice(0, 2, 3).slice(1, 1, 2).item() == 5);  // 1-element view (1, 1)
 
-  std::string e = tensor_error_of<ShapeError>([] { Tensor::zeros({2, 3}).item(); });
+  std::string e = error_of<ShapeError>([] { Tensor::zeros({2, 3}).item(); });
   CHECK(has(e, "item"));
   CHECK(has(e, "[2, 3]"));
   CHECK_THROWS_AS(Tensor::zeros({0}).item(), ShapeError);
@@ -575,7 +564,7 @@ TEST_CASE("tensor: item and to_vector") {
 
 TEST_CASE("tensor: data<T>() checks the dtype") {
   Tensor x = Tensor::zeros({2}, DType::f64);
-  std::string e = tensor_error_of<DTypeError>([&] { x.data<float>(); });
+  std::string e = error_of<DTypeError>([&] { x.data<float>(); });
   CHECK(has(e, "float64"));
   CHECK(has(e, "float32"));
   CHECK_NOTHROW(x.data<double>());
@@ -641,15 +630,15 @@ TEST_CASE("tensor: 0-d scalars") {
 
 TEST_CASE("tensor: reshape error messages") {
   Tensor x = iota({2, 3});
-  std::string e = tensor_error_of<ShapeError>([&] { x.reshape({4, 2}); });
+  std::string e = error_of<ShapeError>([&] { x.reshape({4, 2}); });
   CHECK(has(e, "reshape"));
   CHECK(has(e, "[4, 2]"));
   CHECK(has(e, "[2, 3]"));
-  e = tensor_error_of<ShapeError>([&] { x.reshape({-1, 4}); });
+  e = error_of<ShapeError>([&] { x.reshape({-1, 4}); });
   CHECK(has(e, "reshape"));
   CHECK(has(e, "[-1, 4]"));
   CHECK(has(e, "[2, 3]"));
-  e = tensor_error_of<ShapeError>([&] { x.view({-1, -1}); });
+  e = error_of<ShapeError>([&] { x.view({-1, -1}); });
   CHECK(has(e, "view"));
   CHECK(has(e, "-1"));
   CHECK_THROWS_AS(x.reshape({-2, 3}), ShapeError);
@@ -667,7 +656,7 @@ TEST_CASE("tensor: to(Device::cuda()) without a usable GPU is a clear DeviceErro
     return;
   }
   Tensor x = iota({2, 3}, DType::f32);
-  std::string e = tensor_error_of<DeviceError>([&] { x.to(Device::cuda()); });
+  std::string e = error_of<DeviceError>([&] { x.to(Device::cuda()); });
   INFO("message: ", e);
   CHECK_FALSE(has(e, "<no exception>"));
   CHECK_FALSE(has(e, "<other exception>"));
