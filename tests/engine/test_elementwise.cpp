@@ -13,12 +13,13 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 using gv::test::error_of;
 using gv::test::has;
 using gv::test::lcg;
+using gv::test::expect_close;
 
 namespace {
 
@@ -31,30 +32,6 @@ Tensor ew_halves(const Shape& shape, DType dt, uint64_t seed) {
   std::vector<double> v = lcg(shape_numel(shape), seed, -6.0, 7.0);
   for (double& x : v) x = std::floor(x) / 2.0;
   return Tensor::from_vector(v, shape).to(dt);
-}
-
-// Element-wise |got - want| <= atol + rtol * |want|; NaN matches NaN, infinities must be equal.
-void ew_expect_close(const std::vector<double>& got, const std::vector<double>& want, double atol, double rtol,
-                     const std::string& what) {
-  INFO(what);
-  REQUIRE(got.size() == want.size());
-  int64_t worst = -1;
-  double worst_excess = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    double g = got[i], w = want[i], excess;
-    if (std::isnan(w) || std::isnan(g)) excess = (std::isnan(w) && std::isnan(g)) ? 0 : INFINITY;
-    else if (std::isinf(w) || std::isinf(g)) excess = g == w ? 0 : INFINITY;
-    else excess = std::fabs(g - w) - (atol + rtol * std::fabs(w));
-    if (excess > 0 && (worst < 0 || excess > worst_excess)) {
-      worst = (int64_t)i;
-      worst_excess = excess;
-    }
-  }
-  CAPTURE(worst);
-  double got_at = worst >= 0 ? got[worst] : 0, want_at = worst >= 0 ? want[worst] : 0;
-  CAPTURE(got_at);
-  CAPTURE(want_at);
-  CHECK(worst == -1);
 }
 
 double tol_rel(DType dt) { return dt == DType::f32 ? 2e-6 : 1e-13; }
@@ -191,9 +168,9 @@ TEST_CASE("elementwise: unary ops against std:: math, contiguous and strided, f3
         CHECK(y.dtype() == dt);
         CHECK(y.is_contiguous());
         std::vector<double> want = map_ref(x.to_vector<double>(), c.ref);
-        ew_expect_close(y.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " via unary()");
+        expect_close(y.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " via unary()");
         Tensor yn = c.named(x);
-        ew_expect_close(yn.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " via the named op");
+        expect_close(yn.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " via the named op");
       }
       // empty and 0-d
       Tensor e = unary(c.op, Tensor::zeros({0, 3}, dt), c.a, c.b);
@@ -202,10 +179,10 @@ TEST_CASE("elementwise: unary ops against std:: math, contiguous and strided, f3
       Tensor s = unary(c.op, Tensor::scalar(x0, dt), c.a, c.b);
       CHECK(s.dim() == 0);
       double x0t = Tensor::scalar(x0, dt).item();
-      ew_expect_close({s.item()}, {c.ref(x0t)}, tol_abs(dt), tol_rel(dt), what + " 0-d");
+      expect_close({s.item()}, {c.ref(x0t)}, tol_abs(dt), tol_rel(dt), what + " 0-d");
       // an expanded (stride 0) input
       Tensor ex = Tensor::scalar(x0, dt).expand({2, 3});
-      ew_expect_close(unary(c.op, ex, c.a, c.b).to_vector<double>(), std::vector<double>(6, c.ref(x0t)), tol_abs(dt),
+      expect_close(unary(c.op, ex, c.a, c.b).to_vector<double>(), std::vector<double>(6, c.ref(x0t)), tol_abs(dt),
                       tol_rel(dt), what + " expanded");
     }
   }
@@ -215,12 +192,12 @@ TEST_CASE("elementwise: unary ops on a large strided input (threaded loop)") {
   Tensor base = ew_rand({300, 250}, DType::f32, 5, -4, 4);
   Tensor x = base.t().slice(0, 0, 250, 2);  // (125, 300), 37500 elements, strided
   Tensor y = tanh(x);
-  ew_expect_close(y.to_vector<double>(), map_ref(x.to_vector<double>(), [](double v) { return std::tanh(v); }), 1e-6,
+  expect_close(y.to_vector<double>(), map_ref(x.to_vector<double>(), [](double v) { return std::tanh(v); }), 1e-6,
                   2e-6, "tanh large");
   Tensor g = unary_backward(UnaryOp::tanh, x, y, x);
   std::vector<double> xv = x.to_vector<double>(), gv_ = g.to_vector<double>(), want(xv.size());
   for (size_t i = 0; i < xv.size(); ++i) want[i] = xv[i] * (1 - std::tanh(xv[i]) * std::tanh(xv[i]));
-  ew_expect_close(gv_, want, 1e-6, 1e-5, "tanh backward large");
+  expect_close(gv_, want, 1e-6, 1e-5, "tanh backward large");
 }
 
 TEST_CASE("elementwise: extreme values") {
@@ -279,19 +256,19 @@ TEST_CASE("elementwise: unary_backward is gout * f'(x) (central differences, f64
     std::vector<double> fm = unary(c.op, sub(x, h), c.a, c.b).to_vector<double>();
     std::vector<double> g = gout.to_vector<double>(), want(xs.size());
     for (size_t i = 0; i < xs.size(); ++i) want[i] = g[i] * (fp[i] - fm[i]) / (2 * h);
-    ew_expect_close(gx.to_vector<double>(), want, 1e-7, 1e-6, std::string(c.name) + " backward");
+    expect_close(gx.to_vector<double>(), want, 1e-7, 1e-6, std::string(c.name) + " backward");
 
     // the same through non-contiguous x, y and gout
     Tensor xt = x.t(), yt = y.t(), gt_ = gout.t();
     Tensor gxt = unary_backward(c.op, xt, yt, gt_, c.a, c.b);
     CHECK(gxt.shape() == Shape{6, 4});
-    ew_expect_close(gxt.to_vector<double>(), gx.t().to_vector<double>(), 0, 0, std::string(c.name) + " backward strided");
+    expect_close(gxt.to_vector<double>(), gx.t().to_vector<double>(), 0, 0, std::string(c.name) + " backward strided");
 
     // float32 backward agrees with float64 backward
     Tensor x32 = x.to(DType::f32), g32 = gout.to(DType::f32);
     Tensor gx32 = unary_backward(c.op, x32, unary(c.op, x32, c.a, c.b), g32, c.a, c.b);
     CHECK(gx32.dtype() == DType::f32);
-    ew_expect_close(gx32.to_vector<double>(), gx.to_vector<double>(), 1e-5, 1e-5, std::string(c.name) + " backward f32");
+    expect_close(gx32.to_vector<double>(), gx.to_vector<double>(), 1e-5, 1e-5, std::string(c.name) + " backward f32");
   }
   // kinks: the derivative conventions at 0 and at the clamp bounds
   Tensor z = Tensor::from_list({0.0, -0.5, 0.7}, {3}, DType::f64);
@@ -342,8 +319,8 @@ TEST_CASE("elementwise: binary ops with broadcasting, f32 and f64") {
         CHECK(out.dtype() == dt);
         auto f = [op](double x, double y) { return bin_ref(op, x, y); };
         std::vector<double> want = broadcast_ref(a.to_vector<double>(), p.a, b.to_vector<double>(), p.b, p.out, f);
-        ew_expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what);
-        ew_expect_close(named_binary(op, a, b).to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " named");
+        expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what);
+        expect_close(named_binary(op, a, b).to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what + " named");
       }
     }
   }
@@ -368,7 +345,7 @@ TEST_CASE("elementwise: binary ops on non-contiguous operands") {
         auto f = [op](double x, double y) { return bin_ref(op, x, y); };
         std::vector<double> want =
             broadcast_ref(a.to_vector<double>(), a.shape(), b.to_vector<double>(), b.shape(), out.shape(), f);
-        ew_expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what);
+        expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), what);
       }
     }
     // a strided column (8, 1) times a strided, expanded row (1, 3)
@@ -380,7 +357,7 @@ TEST_CASE("elementwise: binary ops on non-contiguous operands") {
     std::vector<double> want(24);
     for (int i = 0; i < 8; ++i)
       for (int j = 0; j < 3; ++j) want[i * 3 + j] = cv[i] * rv[j];
-    ew_expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), "column times expanded row");
+    expect_close(out.to_vector<double>(), want, tol_abs(dt), tol_rel(dt), "column times expanded row");
   }
   // large broadcast add with strided operands (threaded loop)
   Tensor a = ew_rand({257, 300}, DType::f64, 3, -1, 1).t();  // (300, 257)
@@ -388,7 +365,7 @@ TEST_CASE("elementwise: binary ops on non-contiguous operands") {
   Tensor out = add(a, b);
   std::vector<double> want = broadcast_ref(a.to_vector<double>(), a.shape(), b.to_vector<double>(), b.shape(),
                                            out.shape(), [](double x, double y) { return x + y; });
-  ew_expect_close(out.to_vector<double>(), want, 0, 0, "large add");
+  expect_close(out.to_vector<double>(), want, 0, 0, "large add");
 }
 
 TEST_CASE("elementwise: int64 arithmetic and comparisons") {

@@ -11,7 +11,7 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 using gv::test::error_of;

@@ -12,40 +12,18 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 using gv::test::error_of;
 using gv::test::has;
 using gv::test::lcg;
+using gv::test::expect_close;
 
 namespace {
 
 Tensor rd_rand(const Shape& shape, DType dt, uint64_t seed, double lo = -2, double hi = 2) {
   return Tensor::from_vector(lcg(shape_numel(shape), seed, lo, hi), shape).to(dt);
-}
-
-void rd_expect_close(const std::vector<double>& got, const std::vector<double>& want, double atol, double rtol,
-                     const std::string& what) {
-  INFO(what);
-  REQUIRE(got.size() == want.size());
-  int64_t worst = -1;
-  double worst_excess = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    double g = got[i], w = want[i], excess;
-    if (std::isnan(w) || std::isnan(g)) excess = (std::isnan(w) && std::isnan(g)) ? 0 : INFINITY;
-    else if (std::isinf(w) || std::isinf(g)) excess = g == w ? 0 : INFINITY;
-    else excess = std::fabs(g - w) - (atol + rtol * std::fabs(w));
-    if (excess > 0 && (worst < 0 || excess > worst_excess)) {
-      worst = (int64_t)i;
-      worst_excess = excess;
-    }
-  }
-  CAPTURE(worst);
-  double got_at = worst >= 0 ? got[worst] : 0, want_at = worst >= 0 ? want[worst] : 0;
-  CAPTURE(got_at);
-  CAPTURE(want_at);
-  CHECK(worst == -1);
 }
 
 // Naive reduction of row-major values of `shape` over the axes marked in `red`: for each output
@@ -158,16 +136,16 @@ TEST_CASE("reduce: sum, mean, max, logsumexp over every subset of axes") {
             CHECK(out.shape() == reduced_shape(shape, red, keepdim));
             CHECK(out.dtype() == dt);
             double rtol = dt == DType::f32 ? rc.rtol32 : rc.rtol64;
-            rd_expect_close(out.to_vector<double>(), want, rtol * 0.1, rtol, what);
+            expect_close(out.to_vector<double>(), want, rtol * 0.1, rtol, what);
             Tensor outn = rc.fn(x, neg_axes, keepdim);  // negative axes: the same result
             CHECK(outn.shape() == out.shape());
-            rd_expect_close(outn.to_vector<double>(), out.to_vector<double>(), 0, 0, what + " negative axes");
+            expect_close(outn.to_vector<double>(), out.to_vector<double>(), 0, 0, what + " negative axes");
           }
         }
       }
       // axes given out of order reduce the same
       Tensor a = rc.fn(base, {2, 0}, false), b = rc.fn(base, {0, 2}, false);
-      rd_expect_close(a.to_vector<double>(), b.to_vector<double>(), 0, 0, std::string(rc.name) + " axis order");
+      expect_close(a.to_vector<double>(), b.to_vector<double>(), 0, 0, std::string(rc.name) + " axis order");
     }
   }
 }
@@ -176,11 +154,11 @@ TEST_CASE("reduce: large strided reductions (threaded outer loop)") {
   Tensor x = rd_rand({64, 700}, DType::f64, 3).t();  // (700, 64), column-major
   Tensor s = sum(x, {1});
   std::vector<bool> red = {false, true};
-  rd_expect_close(s.to_vector<double>(), reduce_ref(x.to_vector<double>(), x.shape(), red, ref_sum), 1e-12, 1e-12,
+  expect_close(s.to_vector<double>(), reduce_ref(x.to_vector<double>(), x.shape(), red, ref_sum), 1e-12, 1e-12,
                   "sum over rows");
   Tensor m = max(x, {0}, true);
   CHECK(m.shape() == Shape{1, 64});
-  rd_expect_close(m.to_vector<double>(), reduce_ref(x.to_vector<double>(), x.shape(), {true, false}, ref_max), 0, 0,
+  expect_close(m.to_vector<double>(), reduce_ref(x.to_vector<double>(), x.shape(), {true, false}, ref_max), 0, 0,
                   "max over columns");
 }
 
@@ -247,7 +225,7 @@ TEST_CASE("reduce: softmax and log_softmax") {
       int64_t ax = axis < 0 ? axis + 2 : axis;
       std::vector<bool> red = {ax == 0, ax == 1};
       // sums to 1 along the axis
-      rd_expect_close(sum(sm, {axis}).to_vector<double>(), std::vector<double>(ax == 0 ? 6 : 4, 1.0), 4 * tol, 0,
+      expect_close(sum(sm, {axis}).to_vector<double>(), std::vector<double>(ax == 0 ? 6 : 4, 1.0), 4 * tol, 0,
                       what + " sums");
       // against the definition
       std::vector<double> xv = x.to_vector<double>();
@@ -258,10 +236,10 @@ TEST_CASE("reduce: softmax and log_softmax") {
           lwant[i * 6 + j] = xv[i * 6 + j] - l;
           want[i * 6 + j] = std::exp(lwant[i * 6 + j]);
         }
-      rd_expect_close(sm.to_vector<double>(), want, tol, 10 * tol, what + " softmax");
-      rd_expect_close(lsm.to_vector<double>(), lwant, 10 * tol, 10 * tol, what + " log_softmax");
+      expect_close(sm.to_vector<double>(), want, tol, 10 * tol, what + " softmax");
+      expect_close(lsm.to_vector<double>(), lwant, 10 * tol, 10 * tol, what + " log_softmax");
       // a transposed input gives the transposed result
-      rd_expect_close(softmax(x.t(), 1 - ax).t().to_vector<double>(), sm.to_vector<double>(), tol, tol,
+      expect_close(softmax(x.t(), 1 - ax).t().to_vector<double>(), sm.to_vector<double>(), tol, tol,
                       what + " transposed");
     }
     // large logits do not overflow
@@ -328,7 +306,7 @@ TEST_CASE("reduce: sum_to") {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) want[j] += X(i, j, k);
-  rd_expect_close(a.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {3, 1}");
+  expect_close(a.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {3, 1}");
 
   Tensor b = sum_to(x, {1, 4});
   CHECK(b.shape() == Shape{1, 4});
@@ -336,7 +314,7 @@ TEST_CASE("reduce: sum_to") {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) want[k] += X(i, j, k);
-  rd_expect_close(b.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {1, 4}");
+  expect_close(b.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {1, 4}");
 
   Tensor c = sum_to(x, {2, 1, 4});
   CHECK(c.shape() == Shape{2, 1, 4});
@@ -344,11 +322,11 @@ TEST_CASE("reduce: sum_to") {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) want[i * 4 + k] += X(i, j, k);
-  rd_expect_close(c.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {2, 1, 4}");
+  expect_close(c.to_vector<double>(), want, 1e-13, 1e-13, "sum_to {2, 1, 4}");
 
   Tensor d = sum_to(x, {4});
   CHECK(d.shape() == Shape{4});
-  rd_expect_close(d.to_vector<double>(), b.to_vector<double>(), 1e-13, 1e-13, "sum_to {4}");
+  expect_close(d.to_vector<double>(), b.to_vector<double>(), 1e-13, 1e-13, "sum_to {4}");
 
   Tensor s = sum_to(x, {});
   CHECK(s.dim() == 0);
@@ -361,7 +339,7 @@ TEST_CASE("reduce: sum_to") {
   CHECK(same.same_storage(x));
   // the backward of a broadcast: sum_to(expand(g)) = g * (broadcast factor)
   Tensor g = rd_rand({3, 1}, DType::f64, 14);
-  rd_expect_close(sum_to(g.expand({2, 3, 4}), {3, 1}).to_vector<double>(), mul(g, 8.0).to_vector<double>(), 1e-13,
+  expect_close(sum_to(g.expand({2, 3, 4}), {3, 1}).to_vector<double>(), mul(g, 8.0).to_vector<double>(), 1e-13,
                   1e-13, "sum_to of an expand");
 
   std::string e = error_of<ShapeError>([&] { sum_to(x, {3, 2}); });

@@ -7,6 +7,8 @@
 // families, sample frequencies against exp(log_prob)); the errors for shapes, values and names.
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -23,16 +25,8 @@ using ag::Var;
 namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const gv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using gv::test::error_message;
+bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 double sigmoid(double t) { return 1 / (1 + std::exp(-t)); }
 double softplus(double t) { return std::max(t, 0.0) + std::log1p(std::exp(-std::fabs(t))); }

@@ -4,6 +4,8 @@
 // model's parameters, and a training smoke test in which Adam raises the ELBO).
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -20,16 +22,8 @@ using ag::Var;
 
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const gv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using gv::test::error_message;
+bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 // A small MLP VAE; float64 when asked (gradient checks, exact comparisons).
 VAE tiny_mlp(const Shape& data_shape, int64_t latent, int64_t hidden, int64_t k, uint64_t seed,

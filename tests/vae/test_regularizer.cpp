@@ -5,6 +5,8 @@
 // warm-up schedule; construction by name and the errors.
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -18,16 +20,8 @@ using ag::Var;
 
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const gv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using gv::test::error_message;
+bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 Var f64(std::initializer_list<double> v, const Shape& s, bool requires_grad = true) {
   return Var(Tensor::from_list(v, s, DType::f64), requires_grad);

@@ -3,6 +3,8 @@
 // which chain states are kept, samples in each likelihood's support, and the errors.
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,16 +17,8 @@ using ag::Var;
 
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const gv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using gv::test::error_message;
+bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 VAE tiny_mlp(int64_t k, uint64_t seed, Shape data_shape = {1, 4, 4}, int64_t latent = 3) {
   ModelConfig c;
