@@ -13,6 +13,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/train_config.h"
+#include "apps/common/trained_run.h"
 #include "nn/checkpoint.h"
 #include "vae/estimators.h"
 
@@ -57,43 +58,12 @@ int parse_flags(int argc, char** argv, EvalOptions& o) {
   return -1;
 }
 
-struct Loaded {
-  std::string checkpoint;
-  TrainConfig cfg;
-  nn::TrainState state;
-  std::shared_ptr<vae::Likelihood> p;
-  std::unique_ptr<vae::VAE> model;
-  Tensor test_x;
-};
-
-std::string checkpoint_of(const std::string& run) {
-  fs::path p(run);
-  if (fs::is_directory(p)) p /= "checkpoint.safetensors";
-  GV_CHECK(fs::is_regular_file(p), IOError, "{}: no checkpoint (give a genvae-train run directory or a .safetensors file)",
-           p.string());
-  return p.string();
-}
-
 // The model as trained: its configuration from the checkpoint's metadata, then its weights.
-Loaded load(const EvalOptions& o) {
-  Loaded l;
-  l.checkpoint = checkpoint_of(o.run);
-  nn::Metadata meta = nn::read_safetensors(l.checkpoint).metadata;
-  GV_CHECK(meta.count("extra.config"), IOError, "{}: no training configuration in its metadata (not written by "
-           "genvae-train?)", l.checkpoint);
-  l.cfg = train_config_from_json(json::parse(meta["extra.config"]));
-  if (!o.data_dir.empty()) l.cfg.data_dir = o.data_dir;
-  DataSpec spec = l.cfg.data_spec();
-  spec.test_limit = o.test_limit;
-  spec.with_train = false;
-  LoadedData data = load_data(spec);
-  l.p = make_likelihood(l.cfg);
-  Generator init(0);
-  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape, *l.p), init);
-  nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
-  l.model->eval();
-  l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
-  return l;
+TrainedRun load(const EvalOptions& o) {
+  LoadOptions lo;
+  lo.data_dir = o.data_dir;
+  lo.test_limit = o.test_limit;
+  return load_trained_run(o.run, lo);
 }
 
 Tensor first(const Tensor& x, int64_t n) { return x.slice(0, 0, std::min(n, x.size(0))).contiguous(); }
@@ -107,7 +77,7 @@ auto timed(json& seconds, const std::string& key, F&& f) {
   return r;
 }
 
-json evaluate(Loaded& l, const EvalOptions& o) {
+json evaluate(TrainedRun& l, const EvalOptions& o) {
   json seconds = json::object(), j = json::object();
   Generator g(o.seed);
   vae::VAE& m = *l.model;
@@ -171,7 +141,7 @@ int main(int argc, char** argv) {
   if (int rc = parse_flags(argc, argv, o); rc >= 0) return rc;
   try {
     set_threads(o.threads);
-    Loaded l = load(o);
+    TrainedRun l = load(o);
     json report = evaluate(l, o);
     std::string out = o.out.empty() ? (fs::path(l.checkpoint).parent_path() / "eval.json").string() : o.out;
     write_json_file(out, report);
