@@ -1,6 +1,7 @@
 // objective.cpp: the generalized VAE objective, eq. (7) of Zhao, Song and Ermon (2017):
 //   L = E_{p_data(x)} E_{q(z|x)} [log p(x|z)] - lambda R(q),
 // estimated on a batch with one reparameterized z per example; `loss` = -L is what training minimizes.
+// And the naive bound of section 2.2, eq. (3): E_{p(z)}[log p(x|z)] with z drawn independently of x.
 #include "vae/objective.h"
 
 namespace gv::vae {
@@ -23,6 +24,20 @@ ObjectiveTerms objective(VAE& model, const Tensor& x, const Likelihood& p, const
   t.regularizer = r.value(t.q, g);  // R(q), averaged over the batch
   // eq. (7), negated: loss = -(reconstruction - lambda R)
   t.loss = -(t.reconstruction - t.regularizer * weight);
+  return t;
+}
+
+NaiveTerms naive_objective(VAE& model, const Tensor& x, const Likelihood& p, Generator& g) {
+  GV_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0, ShapeError,
+           "naive_objective: expected a batch x (B, ...), got {}", x.defined() ? shape_str(x.shape()) : std::string("nothing"));
+  const DType dt = model.dtype();
+  const Tensor xd = x.dtype() == dt ? x : x.to(dt);
+  NaiveTerms t;
+  // z ~ p(z) = N(0, I), one per example, drawn without looking at x: no q(z|x)
+  t.z = normal({x.size(0), model.config().latent}, g, 0, 1, dt);
+  // E_{p(z)}[log p(x|z)], one sample of z per example, averaged over the batch: (B) -> ()
+  t.bound = ag::mean(p.log_prob(xd, model.decode(Var(t.z))));
+  t.loss = -t.bound;
   return t;
 }
 
