@@ -399,8 +399,8 @@ int run_parent(const Options& o) {
   fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OMP_WAIT_POLICY={}\n", cpu_model(),
              sysconf(_SC_NPROCESSORS_ONLN), o.steps, o.warmup, o.omp_wait_policy);
   if (with_peer) fmt::print("peer: PyTorch {} ({} {})\n", why, o.python, o.peer_script);
-  std::fflush(stdout);
   else fmt::print("peer: skipped: {}\n", why);
+  std::fflush(stdout);
 
   std::vector<int64_t> thread_counts = {o.threads};
   if (o.scaling) {

@@ -116,4 +116,52 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   return out;
 }
 
+Tensor linear(const Tensor& x0, const Tensor& w, const Tensor& b) {
+  GV_CHECK(x0.defined() && w.defined(), ValueError, "linear: undefined tensor");
+  GV_CHECK(x0.dim() >= 1 && w.dim() == 2, ShapeError, "linear: expects x (..., in) and w (out, in), got {} and {}",
+           shape_str(x0.shape()), shape_str(w.shape()));
+  const int64_t in = w.size(1), out = w.size(0);
+  GV_CHECK(x0.size(-1) == in, ShapeError, "linear: x {} does not end in w's {} inputs (w {})", shape_str(x0.shape()),
+           in, shape_str(w.shape()));
+  GV_CHECK(x0.dtype() == w.dtype(), DTypeError, "linear: dtypes differ (x {} {}, w {} {})", dtype_name(x0.dtype()),
+           shape_str(x0.shape()), dtype_name(w.dtype()), shape_str(w.shape()));
+  GV_CHECK(x0.device().is_cpu() && w.device().is_cpu(), DeviceError, "linear: not implemented on {} yet",
+           x0.device().is_cpu() ? w.device().str() : x0.device().str());
+  if (b.defined()) {
+    GV_CHECK(b.dim() == 1 && b.size(0) == out, ShapeError, "linear: bias must be ({}) for w {}, got {}", out,
+             shape_str(w.shape()), shape_str(b.shape()));
+    GV_CHECK(b.dtype() == w.dtype() && b.device().is_cpu(), DTypeError, "linear: bias is {} but w is {}", b.str(),
+             w.str());
+  }
+  Shape out_shape = x0.shape();
+  out_shape.back() = out;
+  Tensor y = Tensor::empty(out_shape, x0.dtype());
+  const int64_t n = x0.numel() / std::max<int64_t>(in, 1);
+  if (y.numel() == 0) return y;
+  Tensor x = x0.contiguous(), wc = w.contiguous();
+  cpu::dispatch_float(x.dtype(), "linear", [&]<class T>() {
+    T* py = y.data<T>();
+    bool with_bias = b.defined();
+    if (with_bias) {
+      Tensor bc = b.contiguous();
+      const T* pb = bc.data<T>();
+      cpu::parallel_for(n, out, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) std::copy(pb, pb + out, py + r * out);
+      });
+    }
+    if (in == 0) {
+      if (!with_bias) std::fill(py, py + n * out, T(0));
+      return;
+    }
+    const T beta = with_bias ? T(1) : T(0);
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x.data<T>(), in, wc.data<T>(), in, beta,
+                  py, out);
+    else
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0, x.data<T>(), in, wc.data<T>(), in, beta,
+                  py, out);
+  });
+  return y;
+}
+
 }  // namespace gv
