@@ -230,7 +230,7 @@ struct Options {
   std::vector<std::string> workloads = {"W1", "W2", "W3", "W4"};
   int64_t threads = 2, steps = 20, warmup = 3, batch = 0;
   bool scaling = false, no_peer = false;
-  std::string python = "python3", peer_script, json_out, omp_wait_policy = "passive";
+  std::string python, peer_script, json_out, omp_wait_policy = "passive";
   std::string child;
 };
 
@@ -286,7 +286,7 @@ std::optional<json> peer(const Options& o, const std::string& what, int64_t batc
 }
 
 // Whether the peer can run here: `import torch` in the same Python, with the same environment.
-bool peer_available(const Options& o, std::string& why) {
+bool peer_available(Options& o, std::string& why) {
   if (o.no_peer) {
     why = "--no-peer";
     return false;
@@ -296,16 +296,25 @@ bool peer_available(const Options& o, std::string& why) {
     return false;
   }
   std::string log;
-  auto j = run_json(fmt::format("PYTHONNOUSERSITE=1 {} -c 'import json, torch; print(json.dumps({{\"torch\": "
-                                "torch.__version__}}))'",
-                                o.python),
-                    log);
+  std::optional<json> j;
+  for (const std::string& python : o.python.empty() ? std::vector<std::string>{"python3", "/usr/bin/python3"}
+                                                    : std::vector<std::string>{o.python}) {
+    j = run_json(fmt::format("PYTHONNOUSERSITE=1 {} -c 'import json, torch; print(json.dumps({{\"torch\": "
+                             "torch.__version__}}))'",
+                             python),
+                 log);
+    if (j) {
+      o.python = python;
+      break;
+    }
+  }
   if (!j) {
     std::string first = log.substr(0, log.find('\n'));
     std::string last = log;
     while (!last.empty() && last.back() == '\n') last.pop_back();
     last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
-    why = fmt::format("`{} -c 'import torch'` failed: {}", o.python, last.empty() ? first : last);
+    why = fmt::format("`{} -c 'import torch'` failed: {}", o.python.empty() ? "python3" : o.python,
+                      last.empty() ? first : last);
     return false;
   }
   why = (*j)["torch"].get<std::string>();
@@ -391,7 +400,7 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
-int run_parent(const Options& o) {
+int run_parent(Options& o) {
   for (const std::string& w : o.workloads)
     GV_CHECK(find_workload(w), ValueError, "--workloads: unknown workload '{}'; allowed: W1, W2, W3, W4", w);
   std::string why;
@@ -486,7 +495,8 @@ int main(int argc, char** argv) {
       ->check(at_least(0))->capture_default_str();
   app.add_flag("--scaling", o.scaling, "also measure W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads");
   app.add_flag("--no-peer", o.no_peer, "do not run the PyTorch peer");
-  app.add_option("--python", o.python, "the Python that runs the peer")->capture_default_str();
+  app.add_option("--python", o.python, "the Python that runs the peer (default: python3, else /usr/bin/python3: the "
+                 "first that can import torch)");
   app.add_option("--peer-script", o.peer_script, "the peer script (default: bench/peer.py of the source tree)");
   app.add_option("--json", o.json_out, "also write every figure to this JSON file");
   app.add_option("--omp-wait-policy", o.omp_wait_policy,
