@@ -3,12 +3,20 @@
 // becomes a single GEMM when the batch folds into rows.
 #include <cblas.h>
 
+#include <omp.h>
+
 #include <algorithm>
 
 #include "engine/cpu/loops.h"
 #include "engine/ops.h"
 
 namespace gv {
+
+constexpr double kSplitGemmFlops = 4e9;  // see gemm_blocks
+template <class T>
+void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
 namespace {
 
 // How BLAS should read a (rows, cols) matrix with element strides (s0, s1): row-major with
@@ -30,12 +38,58 @@ bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, BlasMat& m)
 }
 
 template <class T>
+void gemm_serial(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+// c (n, m) = a @ b + beta c. Below kSplitGemmFlops, the threads each run one single-threaded GEMM
+// on their own block of c's rows or columns (whichever axis is longer), instead of BLAS's own
+// threading, whose threads hand packed panels to each other through spin-and-yield waits: on the
+// small products of an MLP step those waits cost more than the arithmetic they share.
+template <class T>
+void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const int nt = omp_get_max_threads();
+  const double flops = 2.0 * double(n) * double(m) * double(k);
+  if (nt <= 1 || omp_in_parallel() || flops > kSplitGemmFlops || flops < 2e5 || std::max(n, m) < 32 * nt) {
+    gemm_serial<T>(ta, tb, n, m, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const bool by_rows = n >= m;
+  const int64_t len = by_rows ? n : m;
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    // block edges on multiples of 16 (whole SIMD panels)
+    auto edge = [&](int i) { return i == T_ ? len : (len * i / T_) / 16 * 16; };
+    const int64_t lo = edge(t), hi = edge(t + 1);
+    if (hi > lo) {
+      if (by_rows)
+        gemm_serial<T>(ta, tb, hi - lo, m, k, ta == CblasNoTrans ? a + lo * lda : a + lo, lda, b, ldb, beta,
+                       c + lo * ldc, ldc);
+      else
+        gemm_serial<T>(ta, tb, n, hi - lo, k, a, lda, tb == CblasNoTrans ? b + lo : b + lo * ldb, ldb, beta, c + lo,
+                       ldc);
+    }
+  }
+}
+template void gemm_blocks<float>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const float*, int64_t,
+                                 const float*, int64_t, float, float*, int64_t);
+template void gemm_blocks<double>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const double*, int64_t,
+                                  const double*, int64_t, double, double*, int64_t);
+
+namespace {
+
+template <class T>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a,
           int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+  gemm_blocks<T>(ta, tb, n, m, k, a, lda, b, ldb, T(0), c, ldc);
 }
 
 // c (n, m) = a (n, k) @ b (k, m) for 2-D views; copies an operand only if BLAS cannot read it.
@@ -154,12 +208,7 @@ Tensor linear(const Tensor& x0, const Tensor& w, const Tensor& b) {
       return;
     }
     const T beta = with_bias ? T(1) : T(0);
-    if constexpr (std::is_same_v<T, float>)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x.data<T>(), in, wc.data<T>(), in, beta,
-                  py, out);
-    else
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0, x.data<T>(), in, wc.data<T>(), in, beta,
-                  py, out);
+    gemm_blocks<T>(CblasNoTrans, CblasTrans, n, out, in, x.data<T>(), in, wc.data<T>(), in, beta, py, out);
   });
   return y;
 }
