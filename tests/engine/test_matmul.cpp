@@ -310,9 +310,9 @@ TEST_CASE("matmul and linear: products split into per-thread blocks of rows or c
       Tensor x = mm_rand({97, 50}, dt, 19), w = mm_rand({130, 50}, dt, 20), b = mm_rand({130}, dt, 21);
       std::vector<double> got = linear(x, w, b).to_vector<double>();
       std::vector<double> want = add(matmul(x, w.t()), b).to_vector<double>();
-      expect_close(got, want, 1e-4, 1e-4, "linear 97x50 @ (130x50)^T + b");
+      test::expect_close(got, want, 1e-4, 1e-4, "linear 97x50 @ (130x50)^T + b");
       std::vector<double> nob = linear(x, w, Tensor()).to_vector<double>();
-      expect_close(nob, matmul(x, w.t()).to_vector<double>(), 1e-4, 1e-4, "linear without bias");
+      test::expect_close(nob, matmul(x, w.t()).to_vector<double>(), 1e-4, 1e-4, "linear without bias");
     }
   }
   omp_set_num_threads(saved);
