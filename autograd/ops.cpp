@@ -196,6 +196,22 @@ Var matmul(const Var& a, const Var& b) {
   });
 }
 
+Var linear(const Var& x, const Var& w, const Var& b) {
+  Tensor xd = x.data(), wd = w.data();
+  bool nx = x.requires_grad(), nw = w.requires_grad();
+  std::vector<Var> ins{x, w};
+  if (b.defined()) ins.push_back(b);
+  Tensor y = gv::linear(xd, wd, b.defined() ? b.data() : Tensor());
+  return record(y, "linear", ins, [xd, wd, nx, nw, has_bias = b.defined()](const Tensor& g) -> TV {
+    const int64_t out = wd.size(0), in = wd.size(1);
+    Tensor g2 = g.contiguous().view({-1, out});  // (n, out)
+    TV r{nx ? gv::matmul(g2, wd).view(xd.shape()) : Tensor(),
+         nw ? gv::matmul(g2.transpose(0, 1), xd.contiguous().view({-1, in})) : Tensor()};
+    if (has_bias) r.push_back(gv::sum(g2, {0}));
+    return r;
+  });
+}
+
 // x (N,C,H,W), w (O,C,kh,kw), bias (O): dx = conv2d_backward_input, dw = conv2d_backward_weight,
 // dbias = g summed over N, H, W
 Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p) {

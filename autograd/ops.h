@@ -61,6 +61,9 @@ Var log_softmax(const Var& x, int64_t axis);
 
 // ---- linear algebra and convolution ----------------------------------------------------------
 Var matmul(const Var& a, const Var& b);
+// x (..., in) @ w^T + b, w (out, in), b (out) or undefined: a linear layer in one op. Backward:
+// dx = g @ w, dw = g^T @ x (straight into w's layout), db = g summed over the leading axes.
+Var linear(const Var& x, const Var& w, const Var& b);
 Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p);  // bias may be undefined
 Var conv_transpose2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p,
                      int64_t out_pad_h = 0, int64_t out_pad_w = 0);

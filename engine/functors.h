@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "engine/fastmath.h"
 #include "engine/macros.h"
 
 namespace gv {
@@ -41,13 +42,38 @@ enum class UnaryOp : uint8_t {
 
 const char* unary_op_name(UnaryOp op);
 
+// The transcendental functions the functors call. float32 on the host goes to engine/fastmath.h
+// (branch-free, so the CPU loops vectorize; within 2 ulp); CUDA device code keeps the CUDA math
+// library's functions; float64 stays on std::.
 namespace fn {
-using std::exp;
-using std::log;
-using std::log1p;
 using std::sqrt;
-using std::tanh;
 using std::fabs;
+GV_HD double exp(double x) { return std::exp(x); }
+GV_HD double log(double x) { return std::log(x); }
+GV_HD double log1p(double x) { return std::log1p(x); }
+GV_HD double tanh(double x) { return std::tanh(x); }
+#ifdef __CUDA_ARCH__
+GV_HD float exp(float x) { return std::exp(x); }
+GV_HD float log(float x) { return std::log(x); }
+GV_HD float log1p(float x) { return std::log1p(x); }
+GV_HD float tanh(float x) { return std::tanh(x); }
+#else
+GV_HD float exp(float x) { return fast_expf(x); }
+GV_HD float log(float x) { return fast_logf(x); }
+GV_HD float log1p(float x) { return fast_log1pf(x); }
+GV_HD float tanh(float x) { return fast_tanhf(x); }
+#endif
+// c ? a : b with both computed. On the host a blend of the bits: GCC (under its default
+// -ftrapping-math) may turn a floating ?: into a branch that it then will not if-convert, which
+// keeps the whole loop scalar.
+template <class T>
+GV_HD T select(bool c, T a, T b) {
+#ifdef __CUDA_ARCH__
+  return c ? a : b;
+#else
+  return fm_detail::pick(c, a, b);
+#endif
+}
 }  // namespace fn
 
 struct NegF {
@@ -82,31 +108,30 @@ struct TanhF {
   template <class T> GV_HD static T f(T x, T, T) { return fn::tanh(x); }
   template <class T> GV_HD static T df(T, T y, T, T) { return T(1) - y * y; }
 };
-struct SigmoidF {  // 1 / (1 + e^-x), written so neither branch overflows
+struct SigmoidF {  // 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: e = e^-|x| never overflows
   template <class T> GV_HD static T f(T x, T, T) {
-    if (x >= T(0)) return T(1) / (T(1) + fn::exp(-x));
-    T e = fn::exp(x);
-    return e / (T(1) + e);
+    const T e = fn::exp(-fn::fabs(x));  // selects, not branches: the CPU loops vectorize
+    return fn::select(x >= T(0), T(1), e) / (T(1) + e);
   }
   template <class T> GV_HD static T df(T, T y, T, T) { return y * (T(1) - y); }
 };
 struct SoftplusF {  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
   template <class T> GV_HD static T f(T x, T, T) {
-    return (x > T(0) ? x : T(0)) + fn::log1p(fn::exp(-(x < T(0) ? -x : x)));
+    return fn::select(x > T(0), x, T(0)) + fn::log1p(fn::exp(-fn::fabs(x)));
   }
   template <class T> GV_HD static T df(T x, T, T, T) { return SigmoidF::f<T>(x, T(0), T(0)); }
 };
 struct ReluF {  // kink at 0: derivative 0 there
   template <class T> GV_HD static T f(T x, T, T) { return x > T(0) ? x : T(0); }
-  template <class T> GV_HD static T df(T x, T, T, T) { return x > T(0) ? T(1) : T(0); }
+  template <class T> GV_HD static T df(T x, T, T, T) { return fn::select(x > T(0), T(1), T(0)); }
 };
 struct LeakyReluF {  // a = negative slope
-  template <class T> GV_HD static T f(T x, T a, T) { return x > T(0) ? x : a * x; }
-  template <class T> GV_HD static T df(T x, T, T a, T) { return x > T(0) ? T(1) : a; }
+  template <class T> GV_HD static T f(T x, T a, T) { return fn::select(x > T(0), x, a * x); }
+  template <class T> GV_HD static T df(T x, T, T a, T) { return fn::select(x > T(0), T(1), a); }
 };
 struct ClampF {  // a = lower bound, b = upper bound; gradient flows strictly inside [a, b]
   template <class T> GV_HD static T f(T x, T a, T b) { return x < a ? a : (x > b ? b : x); }
-  template <class T> GV_HD static T df(T x, T, T a, T b) { return (x >= a && x <= b) ? T(1) : T(0); }
+  template <class T> GV_HD static T df(T x, T, T a, T b) { return fn::select((x >= a) & (x <= b), T(1), T(0)); }
 };
 
 // Binary element-wise ops (the output has the inputs' dtype; comparisons give 1 or 0).

@@ -56,6 +56,10 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 // ---- linear algebra --------------------------------------------------------------------------
 // a (..., n, k) @ b (..., k, m) -> (..., n, m); batch axes broadcast; 1-D operands as in numpy.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// The affine map of a linear layer: x (..., in) @ w^T + b with w (out, in) and b (out) (b may be
+// undefined) -> (..., out). One GEMM that reads w transposed (no copy) and adds the bias through
+// BLAS's beta (the rows start as b), instead of a matmul and a broadcast add.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- convolution -----------------------------------------------------------------------------
 struct Conv2dParams {

@@ -29,4 +29,19 @@ class Storage {
 void* cpu_alloc(size_t nbytes);
 void cpu_free(void* p);
 
+// CPU blocks of at least kMinCachedBytes are not returned to the system when freed but kept, by
+// size, for the next allocation of the same size (up to kMaxCachedBytes kept; beyond that they are
+// freed). Training allocates the same sizes every step, so after the first step no large block
+// faults in fresh pages. Off in ASan builds (so a use after free is still caught) and when the
+// environment sets GENVAE_CPU_CACHE=0.
+inline constexpr size_t kMinCachedBytes = size_t(64) << 10;
+inline constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+struct CpuCacheStats {
+  bool enabled = false;
+  size_t cached_bytes = 0;   // held for reuse now
+  int64_t hits = 0, misses = 0;  // large allocations served from the cache / from the system
+};
+CpuCacheStats cpu_cache_stats();
+void cpu_cache_release();  // frees every cached block
+
 }  // namespace gv

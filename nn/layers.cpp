@@ -51,8 +51,7 @@ ag::Var Linear::forward(const ag::Var& x) {
            layer_label(*this, in_, out_), in_, shape_str(x.shape()));
   GV_CHECK(x.dtype() == weight_.dtype(), DTypeError, "{}: input is {} but the weights are {} (convert with to())",
            layer_label(*this, in_, out_), dtype_name(x.dtype()), dtype_name(weight_.dtype()));
-  ag::Var y = ag::matmul(x, ag::transpose(weight_, 0, 1));  // (..., in) @ (in, out) -> (..., out)
-  return bias_.defined() ? y + bias_ : y;                    // + b, broadcast over the leading axes
+  return ag::linear(x, weight_, bias_);  // (..., in) @ w^T + b -> (..., out), one GEMM
 }
 
 // ---- Conv2d -----------------------------------------------------------------------------------

@@ -3,12 +3,20 @@
 // becomes a single GEMM when the batch folds into rows.
 #include <cblas.h>
 
+#include <omp.h>
+
 #include <algorithm>
 
 #include "engine/cpu/loops.h"
 #include "engine/ops.h"
 
 namespace gv {
+
+constexpr double kSplitGemmFlops = 4e9;  // see gemm_blocks
+template <class T>
+void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
 namespace {
 
 // How BLAS should read a (rows, cols) matrix with element strides (s0, s1): row-major with
@@ -30,12 +38,58 @@ bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, BlasMat& m)
 }
 
 template <class T>
+void gemm_serial(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+// c (n, m) = a @ b + beta c. Below kSplitGemmFlops, the threads each run one single-threaded GEMM
+// on their own block of c's rows or columns (whichever axis is longer), instead of BLAS's own
+// threading, whose threads hand packed panels to each other through spin-and-yield waits: on the
+// small products of an MLP step those waits cost more than the arithmetic they share.
+template <class T>
+void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
+                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const int nt = omp_get_max_threads();
+  const double flops = 2.0 * double(n) * double(m) * double(k);
+  if (nt <= 1 || omp_in_parallel() || flops > kSplitGemmFlops || flops < 2e5 || std::max(n, m) < 32 * nt) {
+    gemm_serial<T>(ta, tb, n, m, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const bool by_rows = n >= m;
+  const int64_t len = by_rows ? n : m;
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    // block edges on multiples of 16 (whole SIMD panels)
+    auto edge = [&](int i) { return i == T_ ? len : (len * i / T_) / 16 * 16; };
+    const int64_t lo = edge(t), hi = edge(t + 1);
+    if (hi > lo) {
+      if (by_rows)
+        gemm_serial<T>(ta, tb, hi - lo, m, k, ta == CblasNoTrans ? a + lo * lda : a + lo, lda, b, ldb, beta,
+                       c + lo * ldc, ldc);
+      else
+        gemm_serial<T>(ta, tb, n, hi - lo, k, a, lda, tb == CblasNoTrans ? b + lo : b + lo * ldb, ldb, beta, c + lo,
+                       ldc);
+    }
+  }
+}
+template void gemm_blocks<float>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const float*, int64_t,
+                                 const float*, int64_t, float, float*, int64_t);
+template void gemm_blocks<double>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const double*, int64_t,
+                                  const double*, int64_t, double, double*, int64_t);
+
+namespace {
+
+template <class T>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a,
           int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+  gemm_blocks<T>(ta, tb, n, m, k, a, lda, b, ldb, T(0), c, ldc);
 }
 
 // c (n, m) = a (n, k) @ b (k, m) for 2-D views; copies an operand only if BLAS cannot read it.
@@ -114,6 +168,49 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   if (a0.dim() == 1) out = out.squeeze(-2);
   if (b0.dim() == 1) out = out.squeeze(-1);
   return out;
+}
+
+Tensor linear(const Tensor& x0, const Tensor& w, const Tensor& b) {
+  GV_CHECK(x0.defined() && w.defined(), ValueError, "linear: undefined tensor");
+  GV_CHECK(x0.dim() >= 1 && w.dim() == 2, ShapeError, "linear: expects x (..., in) and w (out, in), got {} and {}",
+           shape_str(x0.shape()), shape_str(w.shape()));
+  const int64_t in = w.size(1), out = w.size(0);
+  GV_CHECK(x0.size(-1) == in, ShapeError, "linear: x {} does not end in w's {} inputs (w {})", shape_str(x0.shape()),
+           in, shape_str(w.shape()));
+  GV_CHECK(x0.dtype() == w.dtype(), DTypeError, "linear: dtypes differ (x {} {}, w {} {})", dtype_name(x0.dtype()),
+           shape_str(x0.shape()), dtype_name(w.dtype()), shape_str(w.shape()));
+  GV_CHECK(x0.device().is_cpu() && w.device().is_cpu(), DeviceError, "linear: not implemented on {} yet",
+           x0.device().is_cpu() ? w.device().str() : x0.device().str());
+  if (b.defined()) {
+    GV_CHECK(b.dim() == 1 && b.size(0) == out, ShapeError, "linear: bias must be ({}) for w {}, got {}", out,
+             shape_str(w.shape()), shape_str(b.shape()));
+    GV_CHECK(b.dtype() == w.dtype() && b.device().is_cpu(), DTypeError, "linear: bias is {} but w is {}", b.str(),
+             w.str());
+  }
+  Shape out_shape = x0.shape();
+  out_shape.back() = out;
+  Tensor y = Tensor::empty(out_shape, x0.dtype());
+  const int64_t n = x0.numel() / std::max<int64_t>(in, 1);
+  if (y.numel() == 0) return y;
+  Tensor x = x0.contiguous(), wc = w.contiguous();
+  cpu::dispatch_float(x.dtype(), "linear", [&]<class T>() {
+    T* py = y.data<T>();
+    bool with_bias = b.defined();
+    if (with_bias) {
+      Tensor bc = b.contiguous();
+      const T* pb = bc.data<T>();
+      cpu::parallel_for(n, out, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) std::copy(pb, pb + out, py + r * out);
+      });
+    }
+    if (in == 0) {
+      if (!with_bias) std::fill(py, py + n * out, T(0));
+      return;
+    }
+    const T beta = with_bias ? T(1) : T(0);
+    gemm_blocks<T>(CblasNoTrans, CblasTrans, n, out, in, x.data<T>(), in, wc.data<T>(), in, beta, py, out);
+  });
+  return y;
 }
 
 }  // namespace gv

@@ -94,12 +94,85 @@ void reduce_loop(const Tensor& x, const ReducePlan& p, O* out, Acc init, Step st
 
 template <class T> using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
+// Sums of a contiguous float tensor whose axes, after merging neighbours that are both reduced or
+// both kept, read as (K, R), (R, K), (R, K, R) or (K, R, K) (R reduced, K kept): the bias
+// gradients of linear and conv layers and every per-example or full sum. These loops run along
+// contiguous memory (vectorized), where the general loop walks one element at a time. The order
+// of the double-precision accumulation is fixed (it does not depend on the thread count).
+template <class T>
+bool sum_contiguous(const Tensor& x, const std::vector<int64_t>& red, T* out) {
+  if (!x.is_contiguous() || x.numel() == 0) return false;
+  std::vector<bool> on(x.dim(), false);
+  for (int64_t d : red) on[d] = true;
+  std::vector<int64_t> sizes;
+  std::vector<bool> reduced;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (x.shape()[d] == 1) continue;
+    if (!reduced.empty() && reduced.back() == on[d]) sizes.back() *= x.shape()[d];
+    else sizes.push_back(x.shape()[d]), reduced.push_back(on[d]);
+  }
+  // pad to the form (A, R, K, S, ...) with A, K kept and R, S reduced: (k0, r, k1, s)
+  int64_t k0 = 1, r = 1, k1 = 1, s = 1;
+  size_t i = 0;
+  if (i < sizes.size() && !reduced[i]) k0 = sizes[i++];
+  if (i < sizes.size() && reduced[i]) r = sizes[i++];
+  if (i < sizes.size() && !reduced[i]) k1 = sizes[i++];
+  if (i < sizes.size() && reduced[i]) s = sizes[i++];
+  if (i != sizes.size() || (k0 > 1 && k1 > 1 && s > 1)) return false;  // (K, R, K, R): not one of ours
+  const T* px = x.data<T>();
+  if (k1 == 1) {
+    // (K, R): out[a] = sum of the contiguous run a (r * s elements)
+    const int64_t n = r * s;
+    cpu::parallel_for(k0, n, [&](int64_t b, int64_t e) {
+      for (int64_t a = b; a < e; ++a) {
+        const T* row = px + a * n;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8)
+          for (int u = 0; u < 8; ++u) acc[u] += double(row[j + u]);
+        double tail = 0;
+        for (; j < n; ++j) tail += double(row[j]);
+        out[a] = T(((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail);
+      }
+    });
+    return true;
+  }
+  // (A, R, K, S) with A = 1 or S = 1: out[a, k] = sum over r, s of x[a, r, k, s]
+  cpu::parallel_for(k0 * k1, r * s, [&](int64_t b, int64_t e) {
+    std::vector<double> acc;
+    for (int64_t a = b / k1; a * k1 < e; ++a) {
+      const int64_t lo = std::max(b, a * k1) - a * k1, hi = std::min(e, (a + 1) * k1) - a * k1;
+      acc.assign(size_t(hi - lo), 0.0);
+      const T* base = px + a * r * k1 * s;
+      for (int64_t ri = 0; ri < r; ++ri) {
+        const T* row = base + ri * k1 * s;
+        if (s == 1)
+          for (int64_t k = lo; k < hi; ++k) acc[k - lo] += double(row[k]);
+        else
+          for (int64_t k = lo; k < hi; ++k) {
+            const T* run = row + k * s;
+            double t = 0;
+            for (int64_t j = 0; j < s; ++j) t += double(run[j]);
+            acc[k - lo] += t;
+          }
+      }
+      for (int64_t k = lo; k < hi; ++k) out[a * k1 + k] = T(acc[k - lo]);
+    }
+  });
+  return true;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
   GV_CHECK(x.device().is_cpu(), DeviceError, "sum: not implemented on {} yet", x.device().str());
-  ReducePlan p = plan(x, norm_axes(x, axes, "sum"), keepdim);
+  std::vector<int64_t> red = norm_axes(x, axes, "sum");
+  ReducePlan p = plan(x, red, keepdim);
   Tensor out = Tensor::empty(p.out_shape, x.dtype());
+  if (is_floating(x.dtype())) {
+    bool done = cpu::dispatch_float(x.dtype(), "sum", [&]<class T>() { return sum_contiguous<T>(x, red, out.data<T>()); });
+    if (done) return out;
+  }
   cpu::dispatch_all(x.dtype(), "sum", [&]<class T>() {
     using A = acc_t<T>;
     reduce_loop<T, A>(x, p, out.data<T>(), A(0), [](A a, T v, int64_t) { return a + A(v); },

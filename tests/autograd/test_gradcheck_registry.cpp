@@ -91,6 +91,9 @@ std::vector<OpCase> build() {
   add("log_softmax", "last axis", {in({3, 5}, -3, 3)}, [](const V& x) { return ag::log_softmax(x[0], -1); });
 
   // matrix products
+  add("linear", "2-D with bias", {in({3, 4}), in({5, 4}), in({5})},
+      [](const V& x) { return ag::linear(x[0], x[1], x[2]); });
+  add("linear", "3-D without bias", {in({2, 3, 4}), in({5, 4})}, [](const V& x) { return ag::linear(x[0], x[1], V::value_type()); });
   add("matmul", "2-D", {in({3, 4}), in({4, 5})}, [](const V& x) { return ag::matmul(x[0], x[1]); });
   add("matmul", "batch folded", {in({2, 3, 4}), in({4, 5})}, [](const V& x) { return ag::matmul(x[0], x[1]); });
   add("matmul", "batch broadcast", {in({2, 1, 3, 4}), in({3, 4, 2})}, [](const V& x) { return ag::matmul(x[0], x[1]); });

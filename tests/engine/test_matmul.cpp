@@ -4,6 +4,8 @@
 // size-1 edges; the errors.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -289,4 +291,29 @@ TEST_CASE("matmul: errors") {
   e = error_of<ShapeError>([] { matmul(Tensor::scalar(1), Tensor::zeros({1, 1})); });
   CHECK(has(e, "matmul"));
   CHECK_THROWS_AS(matmul(Tensor(), Tensor::zeros({2, 2})), ValueError);
+}
+
+TEST_CASE("matmul and linear: products split into per-thread blocks of rows or columns") {
+  // shapes whose longer axis is split into blocks on multiples of 16 with a ragged last block,
+  // each operand plain or transposed; run at 2 and 3 threads
+  int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    for (DType dt : kFloatTypes) {
+      CAPTURE(dtype_name(dt));
+      check_matmul(mm_rand({100, 77}, dt, 11), mm_rand({77, 45}, dt, 12), "tall: rows split");
+      check_matmul(mm_rand({37, 77}, dt, 13), mm_rand({77, 211}, dt, 14), "wide: columns split");
+      check_matmul(mm_rand({77, 37}, dt, 15).t(), mm_rand({211, 77}, dt, 16).t(), "wide, both transposed");
+      check_matmul(mm_rand({77, 100}, dt, 17).t(), mm_rand({77, 45}, dt, 18), "tall, a transposed");
+      // linear = x @ w^T + b against matmul and a broadcast add
+      Tensor x = mm_rand({97, 50}, dt, 19), w = mm_rand({130, 50}, dt, 20), b = mm_rand({130}, dt, 21);
+      std::vector<double> got = linear(x, w, b).to_vector<double>();
+      std::vector<double> want = add(matmul(x, w.t()), b).to_vector<double>();
+      test::expect_close(got, want, 1e-4, 1e-4, "linear 97x50 @ (130x50)^T + b");
+      std::vector<double> nob = linear(x, w, Tensor()).to_vector<double>();
+      test::expect_close(nob, matmul(x, w.t()).to_vector<double>(), 1e-4, 1e-4, "linear without bias");
+    }
+  }
+  omp_set_num_threads(saved);
 }

@@ -6,10 +6,12 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/storage.h"
 #include "engine/tensor.h"
 #include "tests/test_util.h"
 
@@ -670,4 +672,38 @@ TEST_CASE("tensor: to(Device::cuda()) without a usable GPU is a clear DeviceErro
   CHECK_THROWS_AS(Tensor::zeros({2}, DType::f32, Device::cuda()), DeviceError);
   CHECK(Device::cuda(1).str() == "cuda:1");
   CHECK(Device::cpu().str() == "cpu");
+}
+
+TEST_CASE("storage: freed large CPU blocks are reused by size, small ones are not cached") {
+  CpuCacheStats s0 = cpu_cache_stats();
+  if (!s0.enabled) {
+    MESSAGE("the CPU block cache is off in this build (ASan) or by GENVAE_CPU_CACHE=0");
+    return;
+  }
+  const size_t big = kMinCachedBytes * 3 + 8;  // rounds up to a multiple of 64
+  void* p = cpu_alloc(big);
+  std::memset(p, 1, big);
+  cpu_free(p);
+  CHECK(cpu_cache_stats().cached_bytes >= s0.cached_bytes + big);
+  void* q = cpu_alloc(big);
+  CHECK(q == p);  // the same block back
+  CHECK(cpu_cache_stats().hits == s0.hits + 1);
+  void* r = cpu_alloc(big);  // the cache has none of that size left: a new block
+  CHECK(r != q);
+  cpu_free(q);
+  cpu_free(r);
+  void* small = cpu_alloc(256);
+  size_t before = cpu_cache_stats().cached_bytes;
+  cpu_free(small);
+  CHECK(cpu_cache_stats().cached_bytes == before);  // small blocks go straight back to malloc
+  // tensors go through it too: a freed tensor's storage comes back for the next of its size
+  const void* first;
+  {
+    Tensor t = Tensor::empty({int64_t(big / 4)}, DType::f32);
+    first = t.raw_data();
+  }
+  Tensor t2 = Tensor::empty({int64_t(big / 4)}, DType::f32);
+  CHECK(t2.raw_data() == first);
+  cpu_cache_release();
+  CHECK(cpu_cache_stats().cached_bytes == 0);
 }

@@ -1,0 +1,527 @@
+// bench.cpp: genvae-bench, the training-speed benchmarks of ../shared/docs/BENCHMARKS.md.
+// Each workload is one full training step (forward, loss, backward, Adam update) on random inputs of
+// the right shape and range, float32 on the CPU. For each it reports the median milliseconds per
+// step over --steps steps after --warmup warm-up steps, images per second, achieved GFLOP/s
+// (multiply-adds of the convolutions and matrix products counted analytically, x2, forward plus
+// twice that for the backward pass), peak resident memory, and that GFLOP/s as a fraction of the
+// machine's sgemm rate (a 1024x1024x1024 sgemm of the same BLAS at the same thread count, measured
+// in the same run).
+//
+// Every measurement runs in a fresh child process (this program re-executed with --child), so peak
+// resident memory is that workload's alone. When `import torch` works, the PyTorch peer
+// (bench/peer.py: the same models, the same thread count) runs in the same invocation and the table
+// shows genvae's throughput as a multiple of PyTorch's; otherwise a line says the peer was skipped.
+// --scaling adds the table of W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "apps/common/run_dir.h"
+#include "apps/common/train_config.h"
+#include "engine/ops.h"
+#include "nn/optim.h"
+#include "vae/objective.h"
+#include "vae/regularizer.h"
+
+#ifndef GENVAE_SOURCE_DIR
+#define GENVAE_SOURCE_DIR "."
+#endif
+
+using namespace gv;
+using namespace gv::app;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- the workloads ------------------------------------------------------------------------------
+
+struct Workload {
+  std::string name, description;
+  int64_t batch = 100;  // the benchmark's batch
+  bool built = true;    // false: its model does not exist yet
+  std::string missing = "";  // why not, when not built
+};
+
+const std::vector<Workload>& workloads() {
+  static const std::vector<Workload> w = {
+      {"W1", "MLP VAE 784-500-500-(2x20), softplus, Bernoulli, analytic KL", 100, true, ""},
+      {"W2", "conv VAE z=2 (W2 net), sigmoid + squared error, analytic KL", 100, true, ""},
+      {"W3", "PixelVAE, 28x28 binary, masked gated convs", 32, false,
+       "the PixelCNN decoder (vae) is not built yet; a later issue adds it"},
+      {"W4", "sequential VAE, 4 steps, 32x32x3", 32, false,
+       "the sequential VAE is not built yet; a later issue adds it"},
+  };
+  return w;
+}
+
+const Workload* find_workload(const std::string& name) {
+  for (const Workload& w : workloads())
+    if (w.name == name) return &w;
+  return nullptr;
+}
+
+// Multiply-adds of one image's forward pass through the convolutions and matrix products.
+double macs_per_image(const std::string& name) {
+  if (name == "W1") {
+    // encoder 784-500-500-40, decoder 20-500-500-784
+    return 784.0 * 500 + 500.0 * 500 + 500.0 * 40 + 20.0 * 500 + 500.0 * 500 + 500.0 * 784;
+  }
+  if (name == "W2") {
+    double conv1 = 64.0 * 14 * 14 * (1 * 16);     // 1->64, 4x4 s2: 28 -> 14
+    double conv2 = 128.0 * 7 * 7 * (64 * 16);     // 64->128: 14 -> 7
+    double enc = 6272.0 * 1024 + 1024.0 * 4;      // linear 6272->1024, 1024->4
+    double dec = 2.0 * 1024 + 1024.0 * 6272;      // linear 2->1024, 1024->6272
+    double convt1 = 7.0 * 7 * 128 * 64 * 16;      // 128->64: 7 -> 14 (each input pixel scatters 4x4)
+    double convt2 = 14.0 * 14 * 64 * 1 * 16;      // 64->1: 14 -> 28
+    return conv1 + conv2 + enc + dec + convt1 + convt2;
+  }
+  return 0;
+}
+// forward (2 flops per multiply-add) plus twice that for the backward pass
+double flops_per_step(const std::string& name, int64_t batch) { return 3.0 * 2.0 * macs_per_image(name) * double(batch); }
+
+// One training step of a workload: loss, backward, Adam.
+class Step {
+ public:
+  Step(const std::string& name, int64_t batch, uint64_t seed) : name_(name), g_(seed) {
+    Generator init(seed);
+    vae::ModelConfig mc;
+    if (name == "W1") {
+      mc.arch = "mlp";  // the defaults are W1
+      mc.latent = 20;
+      x_ = bernoulli(uniform({batch, 1, 28, 28}, g_), g_);  // binary images
+      p_ = vae::bernoulli();
+      r_ = vae::kl();
+    } else if (name == "W2") {
+      mc.arch = "conv";
+      mc.latent = 2;
+      x_ = uniform({batch, 1, 28, 28}, g_);  // grey levels in [0, 1]
+    } else {
+      GV_THROW(ValueError, "genvae-bench: no model for workload {}", name);
+    }
+    model_ = std::make_unique<vae::VAE>(mc, init);
+    opt_ = std::make_unique<nn::Adam>(model_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
+  }
+
+  double run() {
+    opt_->zero_grad();
+    ag::Var loss;
+    if (name_ == "W1") {
+      loss = vae::objective(*model_, x_, *p_, *r_, 1.0, g_).loss;
+    } else {
+      // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
+      auto [mu, logvar] = model_->encode(ag::Var(x_));
+      vae::Posterior q = vae::reparameterize(mu, logvar, g_);
+      ag::Var xhat = ag::sigmoid(model_->decode(q.z));
+      double b = double(x_.size(0));
+      ag::Var se = ag::sum(ag::square(xhat - ag::Var(x_))) / b;
+      loss = se + ag::sum(vae::kl_standard_normal(mu, logvar)) / b;
+    }
+    loss.backward();
+    opt_->step();
+    return loss.data().item();
+  }
+
+ private:
+  std::string name_;
+  Generator g_;
+  Tensor x_;
+  std::shared_ptr<vae::Likelihood> p_;
+  std::shared_ptr<vae::Regularizer> r_;
+  std::unique_ptr<vae::VAE> model_;
+  std::unique_ptr<nn::Adam> opt_;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Peak resident set of this process in MiB (VmHWM).
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+// ---- one measurement, in a child process --------------------------------------------------------
+
+struct ChildSpec {
+  std::string what;  // a workload name, or "sgemm"
+  int64_t batch = 100, threads = 2, steps = 20, warmup = 3;
+};
+
+json measure_workload(const ChildSpec& s) {
+  set_threads(s.threads);
+  Step step(s.what, s.batch, 7);
+  for (int64_t i = 0; i < s.warmup; ++i) step.run();
+  std::vector<double> ms;
+  double loss = 0;
+  for (int64_t i = 0; i < s.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    loss = step.run();
+    ms.push_back(1e3 * seconds_since(t0));
+  }
+  GV_CHECK(std::isfinite(loss), ValueError, "genvae-bench: {} produced a non-finite loss", s.what);
+  return json{{"ms_per_step", median(ms)}, {"ms_min", *std::min_element(ms.begin(), ms.end())},
+              {"peak_rss_mib", peak_rss_mib()}, {"loss", loss}};
+}
+
+// GFLOP/s of a 1024^3 sgemm: the best of a few repetitions after a warm-up.
+json measure_sgemm(const ChildSpec& s) {
+  set_threads(s.threads);
+  Generator g(3);
+  const int64_t n = 1024;
+  Tensor a = uniform({n, n}, g, -1, 1), b = uniform({n, n}, g, -1, 1);
+  matmul(a, b);
+  std::vector<double> rates;
+  for (int i = 0; i < 10; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    Tensor c = matmul(a, b);
+    rates.push_back(2.0 * double(n) * n * n / seconds_since(t0) / 1e9);
+  }
+  return json{{"gflops", median(rates)}, {"gflops_best", *std::max_element(rates.begin(), rates.end())}};
+}
+
+int run_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
+  // spec: WHAT:BATCH:THREADS
+  ChildSpec s;
+  std::vector<std::string> parts;
+  std::stringstream ss(spec_text);
+  for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
+  GV_CHECK(parts.size() == 3, ValueError, "--child: expected WHAT:BATCH:THREADS, got '{}'", spec_text);
+  s.what = parts[0];
+  s.batch = std::stoll(parts[1]);
+  s.threads = std::stoll(parts[2]);
+  s.steps = steps;
+  s.warmup = warmup;
+  json j = s.what == "sgemm" ? measure_sgemm(s) : measure_workload(s);
+  fmt::print("{}\n", j.dump());
+  return 0;
+}
+
+// ---- the parent: runs the children and the peer, prints the tables -------------------------------
+
+struct Options {
+  std::vector<std::string> workloads = {"W1", "W2", "W3", "W4"};
+  int64_t threads = 2, steps = 20, warmup = 3, batch = 0;
+  bool scaling = false, no_peer = false;
+  std::string python, peer_script, json_out, omp_wait_policy = "brief";
+  std::string child;
+};
+
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
+std::string shell_quote(const std::string& s) {
+  std::string r = "'";
+  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return r + "'";
+}
+
+// Runs a command, returns its last line of stdout parsed as JSON (nullopt, with the output kept in
+// `log`, when it fails or prints no JSON).
+std::optional<json> run_json(const std::string& cmd, std::string& log) {
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) {
+    log = "popen failed";
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  int rc = pclose(f);
+  log = out;
+  std::string last;
+  std::stringstream ss(out);
+  for (std::string line; std::getline(ss, line);)
+    if (!line.empty() && line[0] == '{') last = line;
+  if (rc != 0 || last.empty()) return std::nullopt;
+  try {
+    return json::parse(last);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The OpenMP waiting policy every measured process runs under (genvae's and the peer's alike: both
+// use libgomp, which reads it when it loads). "brief": idle threads spin for GOMP_SPINCOUNT=10000
+// iterations (microseconds) before sleeping, so back-to-back parallel regions find them awake
+// while a busy machine loses little; "passive": they sleep at once; "active": they spin.
+std::string env_prefix(const Options& o) {
+  if (o.omp_wait_policy == "brief") return "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=10000 ";
+  if (o.omp_wait_policy == "inherit") return "";
+  return "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=" + o.omp_wait_policy + " ";
+}
+
+std::optional<json> ours(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
+  std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {}", env_prefix(o), shell_quote(self_exe()),
+                                what, batch, threads, o.steps, o.warmup);
+  return run_json(cmd, log);
+}
+
+std::optional<json> peer(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
+  // PYTHONNOUSERSITE: a user-site numpy built for another torch breaks `import torch`
+  std::string cmd = fmt::format("{}PYTHONNOUSERSITE=1 {} {} --workload {} --batch {} --threads {} --steps {} --warmup {}",
+                                env_prefix(o), o.python, shell_quote(o.peer_script), what, batch, threads, o.steps,
+                                o.warmup);
+  return run_json(cmd, log);
+}
+
+// Whether the peer can run here: `import torch` in the same Python, with the same environment.
+bool peer_available(Options& o, std::string& why) {
+  if (o.no_peer) {
+    why = "--no-peer";
+    return false;
+  }
+  if (!fs::is_regular_file(o.peer_script)) {
+    why = fmt::format("no peer script at {} (--peer-script)", o.peer_script);
+    return false;
+  }
+  std::string log;
+  std::optional<json> j;
+  for (const std::string& python : o.python.empty() ? std::vector<std::string>{"python3", "/usr/bin/python3"}
+                                                    : std::vector<std::string>{o.python}) {
+    j = run_json(fmt::format("PYTHONNOUSERSITE=1 {} -c 'import json, torch; print(json.dumps({{\"torch\": "
+                             "torch.__version__}}))'",
+                             python),
+                 log);
+    if (j) {
+      o.python = python;
+      break;
+    }
+  }
+  if (!j) {
+    std::string first = log.substr(0, log.find('\n'));
+    std::string last = log;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+    why = fmt::format("`{} -c 'import torch'` failed: {}", o.python.empty() ? "python3" : o.python,
+                      last.empty() ? first : last);
+    return false;
+  }
+  why = (*j)["torch"].get<std::string>();
+  return true;
+}
+
+struct Row {
+  std::string workload;
+  int64_t batch = 0, threads = 0;
+  std::optional<json> ours, peer;
+  std::string ours_error, peer_error;
+};
+
+json figures(const std::string& workload, int64_t batch, const json& m, double sgemm_gflops) {
+  double ms = m["ms_per_step"].get<double>();
+  double gflops = flops_per_step(workload, batch) / (ms * 1e-3) / 1e9;
+  return json{{"ms_per_step", ms},
+              {"images_per_s", double(batch) / (ms * 1e-3)},
+              {"gflops", gflops},
+              {"sgemm_fraction", sgemm_gflops > 0 ? gflops / sgemm_gflops : 0.0},
+              {"peak_rss_mib", m["peak_rss_mib"].get<double>()}};
+}
+
+void print_table(const std::string& title, const std::vector<Row>& rows, const std::map<int64_t, double>& sgemm,
+                 bool with_peer, json& out) {
+  fmt::print("\n{}\n", title);
+  fmt::print("{:<4} {:>5} {:>3} | {:>9} {:>9} {:>8} {:>6} {:>8}", "", "batch", "thr", "ms/step", "img/s", "GFLOP/s",
+             "%sgemm", "RSS MiB");
+  if (with_peer)
+    fmt::print(" | {:>9} {:>9} {:>8} {:>6} {:>8} | {:>7} {:>6}", "torch ms", "img/s", "GFLOP/s", "%sgemm", "RSS MiB",
+               "speedup", "RSS x");
+  fmt::print("\n");
+  for (const Row& r : rows) {
+    json jr{{"workload", r.workload}, {"batch", r.batch}, {"threads", r.threads}};
+    double sg = sgemm.count(r.threads) ? sgemm.at(r.threads) : 0.0;
+    fmt::print("{:<4} {:>5} {:>3} | ", r.workload, r.batch, r.threads);
+    std::optional<json> a, b;
+    if (r.ours) {
+      a = figures(r.workload, r.batch, *r.ours, sg);
+      fmt::print("{:>9.2f} {:>9.0f} {:>8.1f} {:>5.0f}% {:>8.0f}", (*a)["ms_per_step"].get<double>(),
+                 (*a)["images_per_s"].get<double>(), (*a)["gflops"].get<double>(),
+                 100 * (*a)["sgemm_fraction"].get<double>(), (*a)["peak_rss_mib"].get<double>());
+      jr["genvae"] = *a;
+    } else {
+      fmt::print("{:>44}", "failed");
+      jr["genvae_error"] = r.ours_error;
+    }
+    if (with_peer) {
+      if (r.peer) {
+        b = figures(r.workload, r.batch, *r.peer, sg);
+        fmt::print(" | {:>9.2f} {:>9.0f} {:>8.1f} {:>5.0f}% {:>8.0f}", (*b)["ms_per_step"].get<double>(),
+                   (*b)["images_per_s"].get<double>(), (*b)["gflops"].get<double>(),
+                   100 * (*b)["sgemm_fraction"].get<double>(), (*b)["peak_rss_mib"].get<double>());
+        jr["pytorch"] = *b;
+      } else {
+        fmt::print(" | {:>44}", "failed");
+        jr["pytorch_error"] = r.peer_error;
+      }
+      if (a && b) {
+        double speedup = (*b)["ms_per_step"].get<double>() / (*a)["ms_per_step"].get<double>();
+        double rss = (*a)["peak_rss_mib"].get<double>() / (*b)["peak_rss_mib"].get<double>();
+        fmt::print(" | {:>6.2f}x {:>5.2f}x", speedup, rss);
+        jr["throughput_ratio"] = speedup;
+        jr["rss_ratio"] = rss;
+      }
+    }
+    fmt::print("\n");
+    out.push_back(jr);
+  }
+  for (const Row& r : rows) {
+    if (!r.ours) fmt::print("  {} batch {} threads {}: genvae failed:\n{}\n", r.workload, r.batch, r.threads, r.ours_error);
+    if (with_peer && !r.peer)
+      fmt::print("  {} batch {} threads {}: the peer failed:\n{}\n", r.workload, r.batch, r.threads, r.peer_error);
+  }
+  std::fflush(stdout);
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+int run_parent(Options& o) {
+  for (const std::string& w : o.workloads)
+    GV_CHECK(find_workload(w), ValueError, "--workloads: unknown workload '{}'; allowed: W1, W2, W3, W4", w);
+  std::string why;
+  bool with_peer = peer_available(o, why);
+  fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OpenMP waiting: {}\n", cpu_model(),
+             sysconf(_SC_NPROCESSORS_ONLN), o.steps, o.warmup, o.omp_wait_policy);
+  if (with_peer) fmt::print("peer: PyTorch {} ({} {})\n", why, o.python, o.peer_script);
+  else fmt::print("peer: skipped: {}\n", why);
+  std::fflush(stdout);
+
+  std::vector<int64_t> thread_counts = {o.threads};
+  if (o.scaling) {
+    for (int64_t t : {int64_t(1), int64_t(2)})
+      if (std::find(thread_counts.begin(), thread_counts.end(), t) == thread_counts.end()) thread_counts.push_back(t);
+  }
+  std::map<int64_t, double> sgemm;
+  json report{{"machine", {{"cpu", cpu_model()}, {"cores", sysconf(_SC_NPROCESSORS_ONLN)}}},
+              {"steps", o.steps},
+              {"warmup", o.warmup},
+              {"omp_wait_policy", o.omp_wait_policy},
+              {"peer", with_peer ? json(why) : json(nullptr)},
+              {"sgemm_gflops", json::object()}};
+  if (!with_peer) report["peer_skipped"] = why;
+  for (int64_t t : thread_counts) {
+    std::string log;
+    auto j = ours(o, "sgemm", 1024, t, log);
+    GV_CHECK(j.has_value(), IOError, "genvae-bench: the sgemm measurement failed:\n{}", log);
+    sgemm[t] = (*j)["gflops"].get<double>();
+    report["sgemm_gflops"][std::to_string(t)] = sgemm[t];
+    fmt::print("sgemm 1024^3 at {} thread{}: {:.1f} GFLOP/s\n", t, t == 1 ? "" : "s", sgemm[t]);
+    std::fflush(stdout);
+  }
+
+  auto measure = [&](const std::string& w, int64_t batch, int64_t threads) {
+    Row r;
+    r.workload = w;
+    r.batch = batch;
+    r.threads = threads;
+    fmt::print(stderr, "  measuring {} batch {} threads {}...\n", w, batch, threads);
+    r.ours = ours(o, w, batch, threads, r.ours_error);
+    if (with_peer) r.peer = peer(o, w, batch, threads, r.peer_error);
+    return r;
+  };
+
+  std::vector<Row> main_rows;
+  for (const std::string& name : o.workloads) {
+    const Workload& w = *find_workload(name);
+    if (!w.built) {
+      fmt::print("{}: skipped: {}\n", w.name, w.missing);
+      std::fflush(stdout);
+      report["skipped"][w.name] = w.missing;
+      continue;
+    }
+    main_rows.push_back(measure(w.name, o.batch > 0 ? o.batch : w.batch, o.threads));
+  }
+  report["workloads"] = json::array();
+  print_table(fmt::format("Workloads (float32, {} threads; speedup = PyTorch ms / genvae ms, RSS x = genvae / PyTorch)",
+                          o.threads),
+              main_rows, sgemm, with_peer, report["workloads"]);
+
+  if (o.scaling) {
+    std::vector<Row> rows;
+    for (std::string name : {"W1", "W2"}) {
+      if (std::find(o.workloads.begin(), o.workloads.end(), name) == o.workloads.end()) continue;
+      for (int64_t batch : {1, 16, 100, 512})
+        for (int64_t t : {1, 2}) rows.push_back(measure(name, batch, t));
+    }
+    report["scaling"] = json::array();
+    print_table("Scaling: time per step by batch size and threads", rows, sgemm, with_peer, report["scaling"]);
+  }
+  if (!o.json_out.empty()) {
+    write_json_file(o.json_out, report);
+    fmt::print("wrote {}\n", o.json_out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"genvae-bench: training-step benchmarks W1-W4 (../shared/docs/BENCHMARKS.md), beside PyTorch when it is "
+               "importable"};
+  app.add_option("--workloads", o.workloads, "which workloads (W1 W2 W3 W4; those whose model is not built yet are "
+                 "listed as skipped)")->delimiter(',')->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads for both genvae and the peer")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();
+  app.add_option("--steps", o.steps, "timed steps per measurement (the median is reported)")
+      ->check(at_least(1))->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed steps before the timed ones")->check(at_least(0))->capture_default_str();
+  app.add_option("--batch", o.batch, "override every workload's batch size (0: the benchmark's)")
+      ->check(at_least(0))->capture_default_str();
+  app.add_flag("--scaling", o.scaling, "also measure W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads");
+  app.add_flag("--no-peer", o.no_peer, "do not run the PyTorch peer");
+  app.add_option("--python", o.python, "the Python that runs the peer (default: python3, else /usr/bin/python3: the "
+                 "first that can import torch)");
+  app.add_option("--peer-script", o.peer_script, "the peer script (default: bench/peer.py of the source tree)");
+  app.add_option("--json", o.json_out, "also write every figure to this JSON file");
+  app.add_option("--omp-wait-policy", o.omp_wait_policy,
+                 "how idle OpenMP threads wait, for every measured process (genvae and the peer alike): brief "
+                 "(GOMP_SPINCOUNT=10000: spin a few microseconds, then sleep), passive (sleep at once), active "
+                 "(spin), inherit (the environment's settings)")
+      ->check(CLI::IsMember({"brief", "passive", "active", "inherit"}))->capture_default_str();
+  app.add_option("--child", o.child, "internal: run one measurement WHAT:BATCH:THREADS and print it as JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (o.peer_script.empty()) o.peer_script = (fs::path(GENVAE_SOURCE_DIR) / "bench" / "peer.py").string();
+  try {
+    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup);
+    return run_parent(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "genvae-bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/python3 -s
+"""peer.py: the PyTorch peer of genvae-bench (../shared/docs/BENCHMARKS.md).
+
+Builds one workload's model in PyTorch, float32 on the CPU with the given thread count, and times
+full training steps (forward, loss, backward, Adam lr 1e-3, betas 0.9/0.999, eps 1e-8) on random
+inputs of the right shape and range: the median milliseconds per step over --steps steps after
+--warmup warm-ups, and the peak resident memory of this process. Prints one JSON line. genvae-bench
+runs it once per measurement (a fresh process each, so the peak memory is the workload's own).
+
+  PYTHONNOUSERSITE=1 python3 bench/peer.py --workload W1 --batch 100 --threads 2
+
+PYTHONNOUSERSITE=1 (or python3 -s) keeps a user-site numpy built for another torch out of the way.
+"""
+import argparse, json, statistics, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class W1(nn.Module):
+    """MLP VAE: encoder 784-500-500-(2x20), decoder 20-500-500-784, softplus; Bernoulli on logits."""
+
+    def __init__(self, z=20, h=500):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Linear(784, h), nn.Softplus(), nn.Linear(h, h), nn.Softplus(), nn.Linear(h, 2 * z))
+        self.dec = nn.Sequential(nn.Linear(z, h), nn.Softplus(), nn.Linear(h, h), nn.Softplus(), nn.Linear(h, 784))
+
+    def loss(self, x):
+        mu, logvar = self.enc(x.flatten(1)).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = self.dec(z)
+        rec = F.binary_cross_entropy_with_logits(logits, x.flatten(1), reduction="sum") / x.shape[0]
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
+        return rec + kl
+
+
+class W2(nn.Module):
+    """Conv VAE z=2: the encoder and decoder of BENCHMARKS.md W2; sigmoid output, squared error + KL."""
+
+    def __init__(self, z=2):
+        super().__init__()
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1), nn.Conv2d(64, 128, 4, 2, 1), nn.LeakyReLU(0.1),
+            nn.Flatten(), nn.Linear(6272, 1024), nn.LeakyReLU(0.1), nn.Linear(1024, 2 * z))
+        self.dec = nn.Sequential(
+            nn.Linear(z, 1024), nn.ReLU(), nn.Linear(1024, 6272), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+
+    def loss(self, x):
+        mu, logvar = self.enc(x).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        xhat = self.dec(z)
+        se = (xhat - x).pow(2).sum() / x.shape[0]
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
+        return se + kl
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workload", choices=["W1", "W2"], required=True)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(7)
+    x = torch.rand(a.batch, 1, 28, 28)
+    if a.workload == "W1":
+        model, x = W1(), torch.bernoulli(x)
+    else:
+        model = W2()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+
+    def step():
+        opt.zero_grad()
+        loss = model.loss(x)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append(1e3 * (time.perf_counter() - t0))
+    print(json.dumps({"ms_per_step": statistics.median(times), "ms_min": min(times), "peak_rss_mib": peak_rss_mib(),
+                      "loss": loss, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
