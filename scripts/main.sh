@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release
 ninja -C build
-# Idle OpenMP threads sleep instead of spinning: spinning threads made a step 20x slower whenever
-# other work shared the two cores.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# Idle OpenMP threads spin for a few microseconds, then sleep (docs/performance.md): spinning without
+# limit made a step 20x slower whenever other work shared the two cores, and sleeping at once made
+# W1's step 1.8x slower on a quiet machine (each parallel region waited for a thread to wake).
+# Either setting given by the caller wins.
+if [ -z "${OMP_WAIT_POLICY:-}" ]; then export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}; fi
 
 out=runs/main
 for ((i = 1; i <= $#; ++i)); do  # the run directory, if the arguments name another
