@@ -10,23 +10,6 @@ namespace gv::vae {
 
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi)
-
-// Evaluation mode and no graph for one scope; the model's previous mode comes back on exit,
-// exceptions included.
-class EvalScope {
- public:
-  explicit EvalScope(VAE& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
-  ~EvalScope() { model_.train(was_training_); }
-  EvalScope(const EvalScope&) = delete;
-  EvalScope& operator=(const EvalScope&) = delete;
-
- private:
-  VAE& model_;
-  bool was_training_;
-  ag::NoGradGuard no_grad_;
-};
-
 // Where the model computes: its parameters' dtype and device (data batches are moved there).
 struct Placement {
   DType dtype = DType::f32;

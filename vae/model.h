@@ -50,4 +50,21 @@ class VAE : public nn::Module {
   std::shared_ptr<nn::Layer> decoder_;  // z -> params
 };
 
+inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaussian log densities
+
+// Evaluation mode and no graph for one scope; the model's previous mode comes back on exit,
+// exceptions included. The estimators measure a model this way.
+class EvalScope {
+ public:
+  explicit EvalScope(VAE& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
+  ~EvalScope() { model_.train(was_training_); }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
+
+ private:
+  VAE& model_;
+  bool was_training_;
+  ag::NoGradGuard no_grad_;
+};
+
 }  // namespace gv::vae

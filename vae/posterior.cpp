@@ -9,22 +9,6 @@ namespace gv::vae {
 
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi)
-
-// Evaluation mode and no graph for one scope; the model's previous mode comes back on exit.
-class EvalScope {
- public:
-  explicit EvalScope(VAE& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
-  ~EvalScope() { model_.train(was_training_); }
-  EvalScope(const EvalScope&) = delete;
-  EvalScope& operator=(const EvalScope&) = delete;
-
- private:
-  VAE& model_;
-  bool was_training_;
-  ag::NoGradGuard no_grad_;
-};
-
 Tensor to_cpu_f64(const Tensor& t) {
   Tensor r = t.device() == Device::cpu() ? t : t.to(Device::cpu());
   return (r.dtype() == DType::f64 ? r : r.to(DType::f64)).contiguous();

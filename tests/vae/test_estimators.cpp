@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "vae/estimators.h"
+#include "tests/vae/vae_test_util.h"
 
 using namespace gv;
 using namespace gv::vae;
@@ -25,16 +26,7 @@ namespace {
 // A tiny MLP VAE over 1x2x2 images (D = 4). With hidden_layers = 0 the encoder is one Linear,
 // x -> [mu, logvar] = W_e x + b_e (W_e (2Z, 4)), and the decoder one Linear, z -> W_d z + b_d (W_d (4, Z)).
 VAE tiny_vae(int64_t latent, int64_t hidden_layers, uint64_t seed = 1) {
-  ModelConfig c;
-  c.arch = "mlp";
-  c.data_shape = {1, 2, 2};
-  c.latent = latent;
-  c.hidden = 8;
-  c.hidden_layers = hidden_layers;
-  c.activation = "tanh";
-  c.params_per_channel = 1;
-  Generator g(seed);
-  return VAE(c, g);
+  return gv::test::tiny_vae({.latent = latent, .hidden_layers = hidden_layers, .activation = "tanh", .seed = seed});
 }
 
 // The last Linear of the encoder and of the decoder (found by name).

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/test_util.h"
+#include "tests/vae/vae_test_util.h"
 
 #include <cmath>
 #include <filesystem>
@@ -28,17 +29,8 @@ bool contains(const std::string& s, const std::string& part) { return gv::test::
 // A small MLP VAE; float64 when asked (gradient checks, exact comparisons).
 VAE tiny_mlp(const Shape& data_shape, int64_t latent, int64_t hidden, int64_t k, uint64_t seed,
              DType dt = DType::f64, int64_t layers = 1) {
-  ModelConfig c;
-  c.arch = "mlp";
-  c.data_shape = data_shape;
-  c.latent = latent;
-  c.hidden = hidden;
-  c.hidden_layers = layers;
-  c.params_per_channel = k;
-  Generator g(seed);
-  VAE m(c, g);
-  m.to(dt);
-  return m;
+  return gv::test::tiny_vae({.data_shape = data_shape, .latent = latent, .hidden = hidden, .hidden_layers = layers,
+                             .k = k, .seed = seed, .dtype = dt});
 }
 
 // Binary data {0, 1} of a shape, each pixel on with probability 1/2.

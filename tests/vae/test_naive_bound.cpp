@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/test_util.h"
+#include "tests/vae/vae_test_util.h"
 
 #include <cmath>
 #include <string>
@@ -25,16 +26,8 @@ namespace {
 
 VAE tiny_mlp(const Shape& data_shape, int64_t latent, int64_t hidden, int64_t layers, uint64_t seed,
              DType dt = DType::f64) {
-  ModelConfig c;
-  c.arch = "mlp";
-  c.data_shape = data_shape;
-  c.latent = latent;
-  c.hidden = hidden;
-  c.hidden_layers = layers;
-  Generator g(seed);
-  VAE m(c, g);
-  m.to(dt);
-  return m;
+  return gv::test::tiny_vae({.data_shape = data_shape, .latent = latent, .hidden = hidden, .hidden_layers = layers,
+                             .seed = seed, .dtype = dt});
 }
 
 Tensor binary_data(const Shape& s, uint64_t seed) {

@@ -13,6 +13,7 @@
 
 #include "test_util.h"
 #include "vae/posterior.h"
+#include "tests/vae/vae_test_util.h"
 
 using namespace gv;
 using namespace gv::vae;
@@ -21,20 +22,11 @@ using gv::test::has;
 
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454836;
 
 // A tiny MLP VAE over 1x2x2 images (D = 4) with one hidden tanh layer of 8 units in the encoder
 // and in the decoder; the encoder's last Linear maps it to [mu, logvar].
 VAE tiny_vae(int64_t latent, uint64_t seed = 1) {
-  ModelConfig c;
-  c.arch = "mlp";
-  c.data_shape = {1, 2, 2};
-  c.latent = latent;
-  c.hidden = 8;
-  c.hidden_layers = 1;
-  c.activation = "tanh";
-  Generator g(seed);
-  return VAE(c, g);
+  return gv::test::tiny_vae({.latent = latent, .activation = "tanh", .seed = seed});
 }
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }

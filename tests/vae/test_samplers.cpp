@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vae/samplers.h"
+#include "tests/vae/vae_test_util.h"
 
 using namespace gv;
 using namespace gv::vae;
@@ -21,16 +22,7 @@ using gv::test::error_message;
 bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 VAE tiny_mlp(int64_t k, uint64_t seed, Shape data_shape = {1, 4, 4}, int64_t latent = 3) {
-  ModelConfig c;
-  c.data_shape = data_shape;
-  c.latent = latent;
-  c.hidden = 8;
-  c.hidden_layers = 1;
-  c.params_per_channel = k;
-  Generator g(seed);
-  VAE m(c, g);
-  m.to(DType::f64);
-  return m;
+  return gv::test::tiny_vae({.data_shape = data_shape, .latent = latent, .k = k, .seed = seed, .dtype = DType::f64});
 }
 
 bool equal(const Tensor& a, const Tensor& b) {
