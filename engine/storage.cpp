@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <unordered_map>  // unordered_multimap
 
 #include "engine/cuda/cuda_backend.h"
 #include "engine/error.h"
@@ -31,7 +31,6 @@ constexpr bool kSanitized = false;
 struct BlockCache {
   std::mutex m;
   std::unordered_multimap<size_t, void*> blocks;  // rounded size -> block
-  std::unordered_map<void*, size_t> sizes;        // every live or cached large block -> its size
   CpuCacheStats stats;
   bool enabled = !kSanitized && [] {
     const char* e = std::getenv("GENVAE_CPU_CACHE");
@@ -68,27 +67,19 @@ void* cpu_alloc(size_t nbytes) {
   }
   void* p = std::aligned_alloc(64, n);
   GV_CHECK(p != nullptr, Error, "cpu_alloc: out of memory allocating {} bytes", nbytes);
-  if (large) {
-    std::lock_guard<std::mutex> lock(c.m);
-    c.sizes[p] = n;
-  }
   return p;
 }
 
-void cpu_free(void* p) {
+void cpu_free(void* p, size_t nbytes) {
   if (!p) return;
+  const size_t n = round_size(nbytes);
   BlockCache& c = cache();
-  if (c.enabled) {
+  if (c.enabled && n >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(c.m);
-    auto it = c.sizes.find(p);
-    if (it != c.sizes.end()) {
-      const size_t n = it->second;
-      if (c.stats.cached_bytes + n <= kMaxCachedBytes) {
-        c.blocks.emplace(n, p);
-        c.stats.cached_bytes += n;
-        return;
-      }
-      c.sizes.erase(it);
+    if (c.stats.cached_bytes + n <= kMaxCachedBytes) {
+      c.blocks.emplace(n, p);
+      c.stats.cached_bytes += n;
+      return;
     }
   }
   std::free(p);
@@ -97,10 +88,7 @@ void cpu_free(void* p) {
 void cpu_cache_release() {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.m);
-  for (auto& [n, p] : c.blocks) {
-    c.sizes.erase(p);
-    std::free(p);
-  }
+  for (auto& block : c.blocks) std::free(block.second);
   c.blocks.clear();
   c.stats.cached_bytes = 0;
 }
@@ -118,7 +106,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 }
 
 Storage::~Storage() {
-  if (device_.is_cpu()) cpu_free(ptr_);
+  if (device_.is_cpu()) cpu_free(ptr_, nbytes_);
   else cuda::free(ptr_, device_.index);
 }
 

@@ -27,7 +27,7 @@ class Storage {
 // Raw allocation per device. CPU memory is 64-byte aligned. CUDA memory comes from
 // engine/cuda/cuda_backend.h (a DeviceError when CUDA is not compiled in or not available).
 void* cpu_alloc(size_t nbytes);
-void cpu_free(void* p);
+void cpu_free(void* p, size_t nbytes);  // nbytes: as given to cpu_alloc
 
 // CPU blocks of at least kMinCachedBytes are not returned to the system when freed but kept, by
 // size, for the next allocation of the same size (up to kMaxCachedBytes kept; beyond that they are

@@ -683,18 +683,18 @@ TEST_CASE("storage: freed large CPU blocks are reused by size, small ones are no
   const size_t big = kMinCachedBytes * 3 + 8;  // rounds up to a multiple of 64
   void* p = cpu_alloc(big);
   std::memset(p, 1, big);
-  cpu_free(p);
+  cpu_free(p, big);
   CHECK(cpu_cache_stats().cached_bytes >= s0.cached_bytes + big);
   void* q = cpu_alloc(big);
   CHECK(q == p);  // the same block back
   CHECK(cpu_cache_stats().hits == s0.hits + 1);
   void* r = cpu_alloc(big);  // the cache has none of that size left: a new block
   CHECK(r != q);
-  cpu_free(q);
-  cpu_free(r);
+  cpu_free(q, big);
+  cpu_free(r, big);
   void* small = cpu_alloc(256);
   size_t before = cpu_cache_stats().cached_bytes;
-  cpu_free(small);
+  cpu_free(small, 256);
   CHECK(cpu_cache_stats().cached_bytes == before);  // small blocks go straight back to malloc
   // tensors go through it too: a freed tensor's storage comes back for the next of its size
   const void* first;
