@@ -216,11 +216,6 @@ double sq_dist(const double* a, const double* b, int64_t d) {
 
 constexpr Rgb kWhite{255, 255, 255}, kBlack{0, 0, 0};
 
-void fill_rect(data::Image& img, int64_t x, int64_t y, int64_t w, int64_t h, Rgb c) {
-  for (int64_t r = 0; r < h; ++r)
-    for (int64_t q = 0; q < w; ++q) put_pixel(img, x + q, y + r, c);
-}
-
 // The G x G map: each cell its variance colour (grey when not well supported) with g(z) drawn as
 // white ink over it; axes z1, z2 with ticks; a colour bar; a title.
 data::Image render(const std::vector<Cell>& cells, const Tensor& g_display, int64_t grid, const std::vector<Range>& r,

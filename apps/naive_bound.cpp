@@ -42,7 +42,6 @@ namespace {
 constexpr uint64_t kFigureSeed = 8675309;    // the 64 z of samples.png
 constexpr uint64_t kSpreadSeed = 31415926;   // the z's of the spread measured during training
 constexpr uint64_t kEvalSeed = 1234567;      // the z's of the final measurements
-constexpr uint64_t kStreamSpacing = uint64_t(1) << 48;
 
 struct Options {
   std::string data_dir, out = "runs/naive-bound";
@@ -96,12 +95,6 @@ int parse_flags(int argc, char** argv, Options& o) {
     return app.exit(e);
   }
   return -1;
-}
-
-Generator stream(uint64_t seed, uint64_t index) {
-  Generator g(seed);
-  g.set_state(seed, index * kStreamSpacing);
-  return g;
 }
 
 // ---- measurements ---------------------------------------------------------------------------------
@@ -232,10 +225,10 @@ void setup(Experiment& e, int argc, char** argv) {
   const vae::ModelConfig mc = model_config(o, e.data.shape);
   // the same initial weights: two models built from generators in the same state
   for (Variant* v : {&e.a, &e.b}) {
-    Generator init = stream(o.seed, 0);
+    Generator init = Generator::stream(o.seed, 0);
     v->model = std::make_unique<vae::VAE>(mc, init);
     v->opt = std::make_unique<nn::Adam>(v->model->named_parameters(), o.lr);
-    v->z_rng = stream(o.seed, 1);
+    v->z_rng = Generator::stream(o.seed, 1);
   }
   e.a.key = "naive", e.a.label = "(a) naive bound";
   e.b.key = "elbo", e.b.label = "(b) ELBO";
@@ -299,7 +292,7 @@ void log_row(Experiment& e, const Tensor& z) {
 void train(Experiment& e) {
   const Options& o = e.o;
   data::BatchLoader loader(e.data.train, o.batch, true, o.seed + 1, true);
-  Generator data_rng = stream(o.seed, 2);
+  Generator data_rng = Generator::stream(o.seed, 2);
   Generator spread_rng(kSpreadSeed);
   const Tensor z_log = normal({256, o.latent}, spread_rng, 0, 1, e.a.model->dtype());
   log_row(e, z_log);  // step 0: the shared initial weights
@@ -321,11 +314,7 @@ void train(Experiment& e) {
 // ---- figures --------------------------------------------------------------------------------------
 
 data::Image upscale_rgb(const data::Image& gray, int64_t factor) {
-  data::Image rgb = data::convert_channels(gray, 3), out(rgb.height * factor, rgb.width * factor, 3);
-  for (int64_t y = 0; y < out.height; ++y)
-    for (int64_t x = 0; x < out.width; ++x)
-      for (int64_t c = 0; c < 3; ++c) out.at(y, x, c) = rgb.at(y / factor, x / factor, c);
-  return out;
+  return upscale(data::convert_channels(gray, 3), factor);
 }
 
 void paste(data::Image& dst, const data::Image& src, int64_t x0, int64_t y0) {

@@ -32,20 +32,12 @@ using namespace gv::app;
 namespace {
 
 constexpr uint64_t kEvalSeed = 1234567;               // the test ELBO's z draws: the same every epoch
-constexpr uint64_t kStreamSpacing = uint64_t(1) << 48;  // counter blocks between a seed's streams
 constexpr int kExitNonFinite = 3;
 
 // A NaN or infinite loss or gradient: the run stops without saving.
 struct NonFinite : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-// Generator `index` of a seed: the seed's key, its counter started far from the others'.
-Generator stream(uint64_t seed, uint64_t index) {
-  Generator g(seed);
-  g.set_state(seed, index * kStreamSpacing);
-  return g;
-}
 
 // "NaN", "inf", "-inf" (fmt writes "-nan" for some NaNs), or the number.
 std::string number(double v) { return std::isnan(v) ? "NaN" : fmt::format("{}", v); }
@@ -177,14 +169,14 @@ void build(Run& run) {
   run.prep = Preprocessing::for_likelihood(c.likelihood);
   run.p = make_likelihood(c);
   run.r = make_regularizer(c);
-  Generator init = stream(c.seed, 0);
+  Generator init = Generator::stream(c.seed, 0);
   run.model = std::make_unique<vae::VAE>(model_config(c, run.data.shape, *run.p), init);
   run.opt = make_optimizer(c, run.model->named_parameters());
   run.schedule = make_schedule(c);
   const int64_t n = run.data.train.size();
   GV_CHECK(n > 0, ValueError, "no training examples (--limit {})", c.limit);
   run.loader = std::make_unique<data::BatchLoader>(run.data.train, c.batch, true, c.seed + 1, n >= c.batch);
-  run.state.rngs = {{"train", stream(c.seed, 1)}, {"data", stream(c.seed, 2)}};
+  run.state.rngs = {{"train", Generator::stream(c.seed, 1)}, {"data", Generator::stream(c.seed, 2)}};
   run.test_x = run.prep.eval_set(run.data.test.images);
 }
 

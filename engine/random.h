@@ -38,6 +38,13 @@ struct Philox {
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  // Independent stream `index` of a seed: the same key, its counter started index * 2^48 blocks
+  // in, so streams 0, 1, 2, ... of one seed never overlap (each has 2^48 blocks, 2^50 draws).
+  static Generator stream(uint64_t seed, uint64_t index) {
+    Generator g(seed);
+    g.offset_ = index << 48;
+    return g;
+  }
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }  // 128-bit blocks consumed so far
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }

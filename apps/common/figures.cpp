@@ -30,7 +30,8 @@ Series series(const std::string& name, const std::vector<json>& rows, const std:
   return Series{name, column(rows, x), column(rows, y), markers};
 }
 
-// Each pixel as a factor x factor block (nearest neighbour).
+}  // namespace
+
 data::Image upscale(const data::Image& img, int64_t factor) {
   data::Image out(img.height * factor, img.width * factor, img.channels);
   for (int64_t y = 0; y < out.height; ++y)
@@ -38,8 +39,6 @@ data::Image upscale(const data::Image& img, int64_t factor) {
       for (int64_t c = 0; c < img.channels; ++c) out.at(y, x, c) = img.at(y / factor, x / factor, c);
   return out;
 }
-
-}  // namespace
 
 // Small images (MNIST's 28x28) are drawn at 2x or more, so that a grid is comfortable to look at.
 void write_image_grid(const std::string& path, const Tensor& images, int64_t nrow) {

@@ -8,10 +8,14 @@
 
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
+#include "nn/data/images.h"
 #include "vae/likelihood.h"
 #include "vae/model.h"
 
 namespace gv::app {
+
+// Each pixel as a factor x factor block (nearest neighbour); any number of channels.
+data::Image upscale(const data::Image& img, int64_t factor);
 
 // Images (N, C, H, W) in [0,1] as a PNG grid of `nrow` per row.
 void write_image_grid(const std::string& path, const Tensor& images, int64_t nrow = 8);

@@ -147,6 +147,11 @@ void put_pixel(data::Image& img, int64_t x, int64_t y, Rgb color) {
   img.at(y, x, 2) = color.b;
 }
 
+void fill_rect(data::Image& img, int64_t x0, int64_t y0, int64_t w, int64_t h, Rgb color) {
+  for (int64_t y = y0; y < y0 + h; ++y)
+    for (int64_t x = x0; x < x0 + w; ++x) put_pixel(img, x, y, color);
+}
+
 void draw_text(data::Image& img, int64_t x, int64_t y, const std::string& text, Rgb color, int scale) {
   for (size_t i = 0; i < text.size(); ++i) {
     int64_t x0 = x + int64_t(i) * kGlyphAdvance * scale;

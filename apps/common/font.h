@@ -28,6 +28,8 @@ inline int text_height(int scale = 1) { return kGlyphHeight * scale; }
 
 // Sets one pixel of an RGB image, ignoring coordinates outside it.
 void put_pixel(data::Image& img, int64_t x, int64_t y, Rgb color);
+// Fills the w x h rectangle with top-left corner (x0, y0), clipped to the image.
+void fill_rect(data::Image& img, int64_t x0, int64_t y0, int64_t w, int64_t h, Rgb color);
 // Draws text with its top-left corner at (x, y), each font pixel a scale x scale square.
 void draw_text(data::Image& img, int64_t x, int64_t y, const std::string& text, Rgb color, int scale = 1);
 

@@ -47,11 +47,6 @@ struct Frame {
   bool inside(int64_t x, int64_t y) const { return x >= left && y >= top && x < left + width && y < top + height; }
 };
 
-void fill_rect(data::Image& img, int64_t x0, int64_t y0, int64_t w, int64_t h, Rgb c) {
-  for (int64_t y = y0; y < y0 + h; ++y)
-    for (int64_t x = x0; x < x0 + w; ++x) put_pixel(img, x, y, c);
-}
-
 // A line two pixels thick from (x0, y0) to (x1, y1), only where it lies inside the frame.
 void draw_line(data::Image& img, const Frame& f, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
   int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);

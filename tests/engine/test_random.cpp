@@ -12,27 +12,17 @@
 #include <vector>
 
 #include "engine/random.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 
 namespace {
 
+using gv::test::error_of;
+
 std::array<uint32_t, 4> philox(std::array<uint32_t, 4> ctr, uint32_t k0, uint32_t k1) {
   Philox::block(ctr.data(), k0, k1);
   return ctr;
-}
-
-// The message of the E that f throws ("" when it throws nothing, or something else).
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    return "";
-  }
-  return "";
 }
 
 struct Moments {
@@ -329,4 +319,17 @@ TEST_CASE("random on a CUDA device gives the CPU's numbers") {
   Tensor gb = bernoulli(p.to(Device::cuda()), a);
   CHECK(gb.device().is_cuda());
   CHECK(gb.to_vector<float>() == bernoulli(p, b).to_vector<float>());
+}
+
+TEST_CASE("Generator::stream: streams of one seed share the key and start 2^48 blocks apart") {
+  Generator s0 = Generator::stream(42, 0), s2 = Generator::stream(42, 2);
+  CHECK(s0.seed() == 42);
+  CHECK(s2.seed() == 42);
+  CHECK(s0.offset() == 0);
+  CHECK(s2.offset() == (uint64_t(2) << 48));
+  // stream 0 is the plain generator of the seed; stream 2 draws differently
+  Generator plain(42);
+  CHECK(uniform({64}, s0).to_vector<double>() == uniform({64}, plain).to_vector<double>());
+  Generator s2b = Generator::stream(42, 2), s1 = Generator::stream(42, 1);
+  CHECK(uniform({64}, s2b).to_vector<double>() != uniform({64}, s1).to_vector<double>());
 }

@@ -12,6 +12,7 @@
 #include "autograd/gradcheck.h"
 #include "nn/init.h"
 #include "nn/layers.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 using namespace gv::nn;
@@ -19,16 +20,8 @@ using ag::Var;
 
 namespace {
 
-// ---- helpers ----------------------------------------------------------------------------------
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const gv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using gv::test::error_message;
+
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
