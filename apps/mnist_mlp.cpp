@@ -1,8 +1,6 @@
 // mnist_mlp.cpp: the foundation's end-to-end job. A two-layer network (784 -> hidden -> 10, ReLU)
 // trained on MNIST with softmax cross-entropy and SGD with momentum, built only from genvae's
 // engine and autograd. Prints the training loss falling, with time left, and the test accuracy.
-#include <cblas.h>
-#include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include "apps/progress.h"
 #include "autograd/ops.h"
 #include "engine/random.h"
+#include "engine/runtime.h"
 #include "nn/data/idx.h"
 
 using namespace gv;
@@ -74,8 +73,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    set_num_threads(threads);
     auto train = data::load_mnist(data_dir, true, limit);
     auto test = data::load_mnist(data_dir, false);
     const int64_t n = train.labels.size(0), steps = (n + batch - 1) / batch;

@@ -1,14 +1,13 @@
 // train_config.cpp: genvae-train's flags, their JSON form, and the builders (train_config.h).
 #include "apps/common/train_config.h"
 
-#include <cblas.h>
-#include <omp.h>
 
 #include <limits>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "engine/runtime.h"
 #include "vae/likelihood.h"
 #include "vae/regularizer.h"
 
@@ -240,9 +239,8 @@ std::shared_ptr<nn::LRSchedule> make_schedule(const TrainConfig& c) {
 }
 
 int set_threads(int64_t n) {
-  int t = n > 0 ? int(n) : omp_get_num_procs();
-  omp_set_num_threads(t);
-  openblas_set_num_threads(t);
+  int t = n > 0 ? int(n) : cpu_count();
+  set_num_threads(t);
   return t;
 }
 

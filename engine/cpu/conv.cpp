@@ -1,6 +1,6 @@
 // conv.cpp: 2-D convolution on the CPU: conv2d, its two gradients, and conv_transpose2d.
 //
-// Everything is im2col + one GEMM (OpenBLAS) + a cheap copy:
+// Everything is im2col + one GEMM (engine/gemm.h) + a cheap copy:
 //   im2col unrolls a chunk of m images (m,C,H,W) into col (K, m*L), K = C*kh*kw, L = Ho*Wo:
 //   col[(c,ki,kj)][(n,oh,ow)] = x[n][c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw] (0 in the padding).
 //   conv2d                 out (O, m*L)  = W (O,K) @ col (K, m*L), then reordered to (m,O,Ho,Wo)
@@ -8,17 +8,16 @@
 //   conv2d_backward_input  gcol (K, m*L) = W^T (K,O) @ G, then col2im sums gcol back into (m,C,H,W)
 //   conv_transpose2d       is conv2d_backward_input with x in the role of gout, plus the bias.
 // The batch goes through in chunks of m images whose col buffer fits a memory budget; the buffers
-// are allocated once per call. The GEMMs run outside any parallel region and OpenBLAS threads them
-// itself. im2col, col2im and the reorders are split across OpenMP threads only when that does not
-// fight OpenBLAS for the cores (see prep_loop); each element is written by exactly one thread in a
-// fixed order, so results do not depend on the thread count.
-#include <cblas.h>
-
+// are allocated once per call. The GEMMs run outside any parallel region and thread themselves;
+// im2col, col2im and the reorders are split across OpenMP threads. Each element is written by
+// exactly one thread in a fixed order, and the GEMM's results do not depend on the thread count
+// or the batch (engine/gemm.h), so neither do the convolutions'.
 #include <algorithm>
 #include <climits>
 #include <cstring>
 
 #include "engine/cpu/loops.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 
 namespace gv {
@@ -55,47 +54,20 @@ Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
   return {lo, hi};
 }
 
-// ---- BLAS -------------------------------------------------------------------------------------
-// Row-major C (M,N) = alpha * op(A) @ op(B) + beta * C with op(A) (M,K), op(B) (K,N).
-void gemm_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
-               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-void gemm_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, double alpha,
-               const double* A, int lda, const double* B, int ldb, double beta, double* C,
-               int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
+// ---- the GEMM ---------------------------------------------------------------------------------
 // C (M,N) = op(A) @ op(B) (+ C when accumulate); A is stored (M,K) or, transposed, (K,M); B alike.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
           bool accumulate) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // an empty sum
-    if (!accumulate) std::fill(C, C + M * N, T(0));
-    return;
-  }
-  GV_CHECK(M <= INT_MAX && N <= INT_MAX && K <= INT_MAX, ShapeError,
-           "conv2d: GEMM of ({}, {}) @ ({}, {}) is too large for BLAS", M, K, K, N);
-  int lda = int(trans_a ? M : K), ldb = int(trans_b ? K : N);
-  gemm_call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
-            int(N), int(K), T(1), A, lda, B, ldb, T(accumulate ? 1 : 0), C, int(N));
+  gv::gemm<T>(trans_a, trans_b, M, N, K, T(1), A, trans_a ? M : K, B, trans_b ? K : N,
+              T(accumulate ? 1 : 0), C, N);
 }
 
 // ---- the loops around the GEMMs -----------------------------------------------------------------
-// f(begin, end) over [0, n) rows of `cost` elements each. A pthreads OpenBLAS keeps its worker
-// threads spinning for a while after each GEMM; OpenMP threads started next to them would share the
-// cores with those spinners (measured 2-5x slower on 2 cores). So with a multi-threaded pthreads
-// OpenBLAS these memory-bound loops stay on the calling thread, and the cores go to the GEMMs. With
-// an OpenMP or single-threaded OpenBLAS they are split across the OpenMP threads.
+// f(begin, end) over [0, n) rows of `cost` elements each, split across the OpenMP threads.
 template <class F>
 void prep_loop(int64_t n, int64_t cost, F&& f) {
-  const bool blas_spins = openblas_get_parallel() == 1 && openblas_get_num_threads() > 1;
-  if (blas_spins)
-    f(int64_t(0), n);
-  else
-    cpu::parallel_for(n, cost, f);
+  cpu::parallel_for(n, cost, f);
 }
 
 // ---- im2col / col2im --------------------------------------------------------------------------

@@ -1,111 +1,23 @@
-// matmul.cpp: matrix products through OpenBLAS. Transposed views go to BLAS as a transpose
-// flag instead of a copy; batch axes broadcast numpy-style; a batch of matrices times one matrix
-// becomes a single GEMM when the batch folds into rows.
-#include <cblas.h>
-
-#include <omp.h>
-
+// matmul.cpp: matrix products through the engine's GEMM (engine/gemm.h). Transposed, strided
+// and broadcast views go in through their strides, without a copy; batch axes broadcast
+// numpy-style; a batch of matrices times one matrix becomes a single GEMM when the batch folds
+// into rows (which changes no bits: a row of a product never depends on the other rows).
 #include <algorithm>
 
 #include "engine/cpu/loops.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 
 namespace gv {
 
-constexpr double kSplitGemmFlops = 4e9;  // see gemm_blocks
-template <class T>
-void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
-                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
-
 namespace {
 
-// How BLAS should read a (rows, cols) matrix with element strides (s0, s1): row-major with
-// leading dimension ld, transposed or not. Returns false if neither layout fits.
-struct BlasMat {
-  CBLAS_TRANSPOSE trans;
-  int64_t ld;
-};
-bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, BlasMat& m) {
-  if ((s1 == 1 || cols == 1) && (s0 >= std::max<int64_t>(cols, 1) || rows == 1)) {
-    m = {CblasNoTrans, std::max<int64_t>({s0, cols, 1})};
-    return true;
-  }
-  if ((s0 == 1 || rows == 1) && (s1 >= std::max<int64_t>(rows, 1) || cols == 1)) {
-    m = {CblasTrans, std::max<int64_t>({s1, rows, 1})};
-    return true;
-  }
-  return false;
-}
-
+// c (n, m) = a (n, k) @ b (k, m) for 2-D views of any strides: the GEMM reads them in place.
 template <class T>
-void gemm_serial(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
-                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, n, m, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, n, m, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-}
-
-}  // namespace
-
-// c (n, m) = a @ b + beta c. Below kSplitGemmFlops, the threads each run one single-threaded GEMM
-// on their own block of c's rows or columns (whichever axis is longer), instead of BLAS's own
-// threading, whose threads hand packed panels to each other through spin-and-yield waits: on the
-// small products of an MLP step those waits cost more than the arithmetic they share.
-template <class T>
-void gemm_blocks(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a, int64_t lda,
-                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int nt = omp_get_max_threads();
-  const double flops = 2.0 * double(n) * double(m) * double(k);
-  if (nt <= 1 || omp_in_parallel() || flops > kSplitGemmFlops || flops < 2e5 || std::max(n, m) < 32 * nt) {
-    gemm_serial<T>(ta, tb, n, m, k, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  const bool by_rows = n >= m;
-  const int64_t len = by_rows ? n : m;
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-    // block edges on multiples of 16 (whole SIMD panels)
-    auto edge = [&](int i) { return i == T_ ? len : (len * i / T_) / 16 * 16; };
-    const int64_t lo = edge(t), hi = edge(t + 1);
-    if (hi > lo) {
-      if (by_rows)
-        gemm_serial<T>(ta, tb, hi - lo, m, k, ta == CblasNoTrans ? a + lo * lda : a + lo, lda, b, ldb, beta,
-                       c + lo * ldc, ldc);
-      else
-        gemm_serial<T>(ta, tb, n, hi - lo, k, a, lda, tb == CblasNoTrans ? b + lo : b + lo * ldb, ldb, beta, c + lo,
-                       ldc);
-    }
-  }
-}
-template void gemm_blocks<float>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const float*, int64_t,
-                                 const float*, int64_t, float, float*, int64_t);
-template void gemm_blocks<double>(CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int64_t, int64_t, int64_t, const double*, int64_t,
-                                  const double*, int64_t, double, double*, int64_t);
-
-namespace {
-
-template <class T>
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m, int64_t k, const T* a,
-          int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  gemm_blocks<T>(ta, tb, n, m, k, a, lda, b, ldb, T(0), c, ldc);
-}
-
-// c (n, m) = a (n, k) @ b (k, m) for 2-D views; copies an operand only if BLAS cannot read it.
-template <class T>
-void matmul2d(Tensor a, Tensor b, T* c) {
-  int64_t n = a.size(0), k = a.size(1), m = b.size(1);
-  BlasMat la, lb;
-  if (!blas_layout(n, k, a.strides()[0], a.strides()[1], la)) {
-    a = a.contiguous();
-    blas_layout(n, k, a.strides()[0], a.strides()[1], la);
-  }
-  if (!blas_layout(k, m, b.strides()[0], b.strides()[1], lb)) {
-    b = b.contiguous();
-    blas_layout(k, m, b.strides()[0], b.strides()[1], lb);
-  }
-  gemm<T>(la.trans, lb.trans, n, m, k, a.data<T>(), la.ld, b.data<T>(), lb.ld, c, std::max<int64_t>(m, 1));
+void matmul2d(const Tensor& a, const Tensor& b, T* c) {
+  const int64_t n = a.size(0), k = a.size(1), m = b.size(1);
+  gemm<T>(n, m, k, T(1), a.data<T>(), a.strides()[0], a.strides()[1], b.data<T>(), b.strides()[0], b.strides()[1],
+          T(0), c, std::max<int64_t>(m, 1));
 }
 
 }  // namespace
@@ -192,7 +104,7 @@ Tensor linear(const Tensor& x0, const Tensor& w, const Tensor& b) {
   Tensor y = Tensor::empty(out_shape, x0.dtype());
   const int64_t n = x0.numel() / std::max<int64_t>(in, 1);
   if (y.numel() == 0) return y;
-  Tensor x = x0.contiguous(), wc = w.contiguous();
+  Tensor x = x0.contiguous();
   cpu::dispatch_float(x.dtype(), "linear", [&]<class T>() {
     T* py = y.data<T>();
     bool with_bias = b.defined();
@@ -208,7 +120,8 @@ Tensor linear(const Tensor& x0, const Tensor& w, const Tensor& b) {
       return;
     }
     const T beta = with_bias ? T(1) : T(0);
-    gemm_blocks<T>(CblasNoTrans, CblasTrans, n, out, in, x.data<T>(), in, wc.data<T>(), in, beta, py, out);
+    // y (n, out) = x (n, in) @ w^T + beta y: w^T read through w's strides
+    gemm<T>(n, out, in, T(1), x.data<T>(), in, 1, w.data<T>(), w.strides()[1], w.strides()[0], beta, py, out);
   });
   return y;
 }

@@ -1,0 +1,295 @@
+// gemm.cpp: the GEMM driver behind engine/gemm.h. Our backend packs A and B into panels that the
+// micro-kernel (gemm_kernels.cpp, one per instruction set) reads in order, blocks the product so
+// that the panels stay in cache, and splits C across threads. The OpenBLAS backend is kept as the
+// reference and as an alternative (GENVAE_GEMM=openblas).
+//
+// Blocking, per thread, over its own region of C (M, N):
+//   for each block of kernel.nc columns of B:
+//     for each block of kGemmKc along K, in order:
+//       pack B (kc x nc) into panels of nr columns        (stays in L2)
+//       for each block of kernel.mc rows of A:
+//         pack A (mc x kc) into panels of mr rows         (in L2; the panel in use sits in L1)
+//         for each mr-panel of A, for each nr-panel of B: the micro-kernel on one tile of C
+// Threads split C over M or N only (never K), each into whole tiles, and pack their own panels,
+// so no thread waits for another and no element's arithmetic depends on the split.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "engine/cpu/gemm_kernel.h"
+#include "engine/error.h"
+#include "engine/gemm.h"
+#include "engine/runtime.h"
+
+namespace gv {
+
+// ---- backend choice -----------------------------------------------------------------------------
+namespace {
+std::atomic<int> g_backend{-1};
+
+GemmBackend backend_from_env() {
+  const char* e = std::getenv("GENVAE_GEMM");
+  if (!e || !*e) return GemmBackend::own;
+  std::string s(e);
+  if (s == "own") return GemmBackend::own;
+  if (s == "openblas") return GemmBackend::openblas;
+  GV_THROW(ValueError, "GENVAE_GEMM={}: allowed values are own and openblas", s);
+}
+}  // namespace
+
+GemmBackend gemm_backend() {
+  int b = g_backend.load(std::memory_order_relaxed);
+  if (b < 0) {
+    b = (int)backend_from_env();
+    g_backend.store(b, std::memory_order_relaxed);
+  }
+  return (GemmBackend)b;
+}
+void set_gemm_backend(GemmBackend b) { g_backend.store((int)b, std::memory_order_relaxed); }
+const char* gemm_backend_name(GemmBackend b) { return b == GemmBackend::openblas ? "openblas" : "own"; }
+const char* openblas_corename() { return openblas_get_corename(); }
+
+void set_num_threads(int n) {
+  GV_CHECK(n >= 1, ValueError, "set_num_threads: needs at least 1 thread, got {}", n);
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+int num_threads() { return omp_get_max_threads(); }
+int cpu_count() { return omp_get_num_procs(); }
+
+namespace {
+
+template <class T>
+const cpu::GemmKernel<T>& kernel_for(Isa isa) {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (isa) {
+      case Isa::avx512: return cpu::gemm_avx512::kernel_f32;
+      case Isa::avx2: return cpu::gemm_avx2::kernel_f32;
+      default: return cpu::gemm_generic::kernel_f32;
+    }
+  } else {
+    switch (isa) {
+      case Isa::avx512: return cpu::gemm_avx512::kernel_f64;
+      case Isa::avx2: return cpu::gemm_avx2::kernel_f64;
+      default: return cpu::gemm_generic::kernel_f64;
+    }
+  }
+}
+
+// ---- packing ------------------------------------------------------------------------------------
+// A (mc x kc, strides rs, cs) -> panels of mr rows: dst[p*kc*mr + k*mr + i], zero past mc.
+template <class T>
+void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, T* dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += kc * mr) {
+    const int m = (int)std::min<int64_t>(mr, mc - i0);
+    const T* src = A + i0 * rs;
+    if (cs == 1) {  // rows are contiguous in k: read each row straight through
+      for (int i = 0; i < m; ++i) {
+        const T* row = src + i * rs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = row[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        for (int i = 0; i < m; ++i) dst[k * mr + i] = src[i * rs + k * cs];
+    }
+    if (m < mr)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int i = m; i < mr; ++i) dst[k * mr + i] = T(0);
+  }
+}
+
+// B (kc x nc, strides rs, cs) -> panels of nr columns: dst[p*kc*nr + k*nr + j], zero past nc.
+template <class T>
+void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, T* dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
+    const int n = (int)std::min<int64_t>(nr, nc - j0);
+    const T* src = B + j0 * cs;
+    if (cs == 1) {  // rows of B are contiguous: copy nr at a time
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(dst + k * nr, src + k * rs, sizeof(T) * n);
+        for (int j = n; j < nr; ++j) dst[k * nr + j] = T(0);
+      }
+    } else {  // columns contiguous (a transposed B) or strided: read each column through
+      for (int j = 0; j < n; ++j) {
+        const T* col = src + j * cs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = col[k * rs];
+      }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int j = n; j < nr; ++j) dst[k * nr + j] = T(0);
+    }
+  }
+}
+
+// Per-thread packing buffers, grown on demand and kept (OpenMP's threads persist).
+struct AlignedBuffer {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<void, Free> p;
+  size_t bytes = 0;
+  void* get(size_t n) {
+    if (n > bytes) {
+      n = (n + 4095) / 4096 * 4096;
+      void* q = std::aligned_alloc(64, n);
+      GV_CHECK(q != nullptr, Error, "gemm: cannot allocate {} bytes of packing buffer", n);
+      p.reset(q);
+      bytes = n;
+    }
+    return p.get();
+  }
+};
+thread_local AlignedBuffer t_apack, t_bpack;
+
+// The serial product on one region of C.
+template <class T>
+void gemm_region(const cpu::GemmKernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa,
+                 int64_t csa, const T* B, int64_t rsb, int64_t csb, T beta, T* C, int64_t ldc) {
+  const int mr = kn.mr, nr = kn.nr;
+  const int64_t mcb = std::min<int64_t>(kn.mc, (M + mr - 1) / mr * mr);
+  const int64_t ncb = std::min<int64_t>(kn.nc, (N + nr - 1) / nr * nr);
+  const int64_t kcb = std::min<int64_t>(kGemmKc, K);
+  T* ap = static_cast<T*>(t_apack.get(sizeof(T) * mcb * kcb));
+  T* bp = static_cast<T*>(t_bpack.get(sizeof(T) * kcb * ncb));
+  for (int64_t jc = 0; jc < N; jc += ncb) {
+    const int64_t nc = std::min(ncb, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, K - pc);
+      const T b_eff = pc == 0 ? beta : T(1);  // later K blocks add to what the first wrote
+      pack_b(B + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, bp);
+      for (int64_t ic = 0; ic < M; ic += mcb) {
+        const int64_t mc = std::min(mcb, M - ic);
+        pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, ap);
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int m = (int)std::min<int64_t>(mr, mc - ir);
+          const T* a = ap + ir * kc;
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int n = (int)std::min<int64_t>(nr, nc - jr);
+            kn.tile(kc, a, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, b_eff, m, n);
+          }
+        }
+      }
+    }
+  }
+}
+
+// C = beta * C (the whole product when K or alpha is zero: A and B are not read, as in BLAS).
+template <class T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* row = C + i * ldc;
+    if (beta == T(0))
+      std::fill(row, row + N, T(0));
+    else if (beta != T(1))
+      for (int64_t j = 0; j < N; ++j) row[j] *= beta;
+  }
+}
+
+constexpr double kMinParallelFlops = 2e5;  // below this one thread is faster than two
+
+template <class T>
+void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+              int64_t csb, T beta, T* C, int64_t ldc) {
+  const cpu::GemmKernel<T>& kn = kernel_for<T>(active_isa());
+  const int64_t mt = (M + kn.mr - 1) / kn.mr, nt_ = (N + kn.nr - 1) / kn.nr;  // tiles along M, N
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (2.0 * double(M) * double(N) * double(K) < kMinParallelFlops) nt = 1;
+  // Split the axis with more tiles into nt runs of whole tiles.
+  const bool by_rows = mt >= nt_;
+  nt = (int)std::min<int64_t>(nt, by_rows ? mt : nt_);
+  if (nt <= 1) {
+    gemm_region<T>(kn, M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    const int64_t tiles = by_rows ? mt : nt_, step = by_rows ? kn.mr : kn.nr, len = by_rows ? M : N;
+    const int64_t lo = std::min(len, tiles * t / T_ * step), hi = std::min(len, tiles * (t + 1) / T_ * step);
+    if (hi > lo) {
+      if (by_rows)
+        gemm_region<T>(kn, hi - lo, N, K, alpha, A + lo * rsa, rsa, csa, B, rsb, csb, beta, C + lo * ldc, ldc);
+      else
+        gemm_region<T>(kn, M, hi - lo, K, alpha, A, rsa, csa, B + lo * csb, rsb, csb, beta, C + lo, ldc);
+    }
+  }
+}
+
+// ---- the OpenBLAS backend -----------------------------------------------------------------------
+// How BLAS reads a (rows, cols) operand with strides (rs, cs): row-major with leading dimension
+// ld, transposed or not; false when neither fits (then the operand is copied).
+bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLAS_TRANSPOSE& tr, int64_t& ld) {
+  if ((cs == 1 || cols == 1) && (rs >= std::max<int64_t>(cols, 1) || rows == 1)) {
+    tr = CblasNoTrans;
+    ld = std::max<int64_t>({rs, cols, 1});
+    return true;
+  }
+  if ((rs == 1 || rows == 1) && (cs >= std::max<int64_t>(rows, 1) || cols == 1)) {
+    tr = CblasTrans;
+    ld = std::max<int64_t>({cs, rows, 1});
+    return true;
+  }
+  return false;
+}
+
+template <class T>
+void blas_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <class T>
+void gemm_openblas(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B,
+                   int64_t rsb, int64_t csb, T beta, T* C, int64_t ldc) {
+  GV_CHECK(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX, ShapeError,
+           "gemm: ({}, {}) @ ({}, {}) is too large for OpenBLAS's 32-bit sizes", M, K, K, N);
+  std::unique_ptr<T[]> acopy, bcopy;
+  CBLAS_TRANSPOSE ta, tb;
+  int64_t lda, ldb;
+  if (!blas_layout(M, K, rsa, csa, ta, lda)) {
+    acopy.reset(new T[M * K]);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) acopy[i * K + k] = A[i * rsa + k * csa];
+    A = acopy.get(), ta = CblasNoTrans, lda = std::max<int64_t>(K, 1);
+  }
+  if (!blas_layout(K, N, rsb, csb, tb, ldb)) {
+    bcopy.reset(new T[K * N]);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) bcopy[k * N + j] = B[k * rsb + j * csb];
+    B = bcopy.get(), tb = CblasNoTrans, ldb = std::max<int64_t>(N, 1);
+  }
+  blas_call<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, std::max<int64_t>(ldc, 1));
+}
+
+}  // namespace
+
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+          int64_t csb, T beta, T* C, int64_t ldc) {
+  GV_CHECK(M >= 0 && N >= 0 && K >= 0, ShapeError, "gemm: negative size ({}, {}) @ ({}, {})", M, K, K, N);
+  GV_CHECK(ldc >= N || M <= 1, ShapeError, "gemm: ldc {} is smaller than the {} columns of C", ldc, N);
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  if (gemm_backend() == GemmBackend::openblas)
+    gemm_openblas<T>(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
+  else
+    gemm_own<T>(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
+                          int64_t, float, float*, int64_t);
+template void gemm<double>(int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t, const double*,
+                           int64_t, int64_t, double, double*, int64_t);
+
+}  // namespace gv

@@ -1,0 +1,32 @@
+// gemm_kernel.h: the seam between the GEMM driver (gemm.cpp: blocking, packing, threads) and
+// its micro-kernels (gemm_kernels.cpp, compiled once per instruction set). Internal to engine/.
+#pragma once
+#include <cstdint>
+
+namespace gv::cpu {
+
+// One instruction set's micro-kernel for one dtype, with the block sizes that suit it.
+//
+// tile(kc, a, b, c, ldc, alpha, beta, m, n): a is a packed panel of mr rows (a[k*mr + i]), b a
+// packed panel of nr columns (b[k*nr + j]), both zero-padded. With acc[i][j] = sum over k < kc
+// of a[k*mr+i] * b[k*nr+j], accumulated from zero in k order, it writes the valid m x n corner:
+//   c[i*ldc + j] = beta == 0 ? alpha * acc : alpha * acc + beta * c   (one fma on FMA paths)
+template <class T>
+struct GemmKernel {
+  int mr, nr;
+  int64_t mc;  // rows of A packed at a time (a multiple of mr)
+  int64_t nc;  // columns of B packed at a time (a multiple of nr)
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta, int m, int n);
+};
+
+#define GV_GEMM_DECLARE(ns)                 \
+  namespace ns {                            \
+  extern const GemmKernel<float> kernel_f32;  \
+  extern const GemmKernel<double> kernel_f64; \
+  }
+GV_GEMM_DECLARE(gemm_generic)
+GV_GEMM_DECLARE(gemm_avx2)
+GV_GEMM_DECLARE(gemm_avx512)
+#undef GV_GEMM_DECLARE
+
+}  // namespace gv::cpu

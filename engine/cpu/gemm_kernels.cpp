@@ -1,0 +1,187 @@
+// gemm_kernels.cpp: the GEMM micro-kernels. This one file is compiled three times (see
+// engine/meson.build), with GV_ISA_AVX512, GV_ISA_AVX2 or GV_ISA_GENERIC defined and the matching
+// -m flags, into the namespaces gemm_avx512, gemm_avx2 and gemm_generic; gemm.cpp picks one at run
+// time. Everything here but the exported descriptors has internal linkage and no standard-library
+// template is used: a weak inline function compiled with AVX-512 flags must never be the copy that
+// the linker keeps for the rest of the program, which may run on a CPU without AVX-512.
+//
+// A tile is an MR x NR block of C held in registers: NV vectors of W lanes per row (NR = NV*W).
+// Per k it loads one packed row of B (NV vectors), broadcasts MR values of A and issues MR*NV
+// fused multiply-adds. Every lane is its own chain of k-ordered fmas from zero, so an element's
+// bits do not depend on where it sits in the tile or which rows share the product.
+#include <cstdint>
+
+#include "engine/cpu/gemm_kernel.h"
+
+#if defined(GV_ISA_AVX512) || defined(GV_ISA_AVX2)
+#include <immintrin.h>
+#endif
+
+#if defined(GV_ISA_AVX512)
+#define GV_GEMM_NS gemm_avx512
+#elif defined(GV_ISA_AVX2)
+#define GV_GEMM_NS gemm_avx2
+#elif defined(GV_ISA_GENERIC)
+#define GV_GEMM_NS gemm_generic
+#else
+#error "compile gemm_kernels.cpp with one of GV_ISA_AVX512, GV_ISA_AVX2, GV_ISA_GENERIC"
+#endif
+
+namespace gv::cpu::GV_GEMM_NS {
+namespace {
+
+// ---- the vector operations of each instruction set ----------------------------------------------
+#if defined(GV_ISA_AVX512)
+struct F32 {
+  using T = float;
+  using V = __m512;
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const T* p) { return _mm512_load_ps(p); }
+  static V loadu(const T* p) { return _mm512_loadu_ps(p); }
+  static void storeu(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store(T* p, V v) { _mm512_store_ps(p, v); }
+  static V set1(T x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static T sfma(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+};
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  static constexpr int W = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const T* p) { return _mm512_load_pd(p); }
+  static V loadu(const T* p) { return _mm512_loadu_pd(p); }
+  static void storeu(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static void store(T* p, V v) { _mm512_store_pd(p, v); }
+  static V set1(T x) { return _mm512_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static T sfma(T a, T b, T c) { return __builtin_fma(a, b, c); }
+};
+// 14 rows x 2 vectors: 28 accumulators + 2 of B + 1 broadcast of the 32 zmm registers.
+constexpr int kMR = 14, kNV = 2;
+constexpr int64_t kMcRows = 14 * 24, kNcCols = 1024;
+#elif defined(GV_ISA_AVX2)
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_load_ps(p); }
+  static V loadu(const T* p) { return _mm256_loadu_ps(p); }
+  static void storeu(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(T* p, V v) { _mm256_store_ps(p, v); }
+  static V set1(T x) { return _mm256_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static T sfma(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+};
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int W = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_load_pd(p); }
+  static V loadu(const T* p) { return _mm256_loadu_pd(p); }
+  static void storeu(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store(T* p, V v) { _mm256_store_pd(p, v); }
+  static V set1(T x) { return _mm256_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static T sfma(T a, T b, T c) { return __builtin_fma(a, b, c); }
+};
+// 6 rows x 2 vectors: 12 accumulators + 2 of B + 1 broadcast of the 16 ymm registers.
+constexpr int kMR = 6, kNV = 2;
+constexpr int64_t kMcRows = 6 * 32, kNcCols = 512;
+#else
+// Plain C++ with separate multiply and add (this file is built with -ffp-contract=off, so the
+// compiler fuses nothing): the path for CPUs without AVX2 and FMA.
+template <class T_>
+struct Scalar {
+  using T = T_;
+  using V = T_;
+  static constexpr int W = 1;
+  static V zero() { return T(0); }
+  static V load(const T* p) { return *p; }
+  static V loadu(const T* p) { return *p; }
+  static void storeu(T* p, V v) { *p = v; }
+  static void store(T* p, V v) { *p = v; }
+  static V set1(T x) { return x; }
+  static V fma(V a, V b, V c) { return a * b + c; }
+  static V mul(V a, V b) { return a * b; }
+  static T sfma(T a, T b, T c) { return a * b + c; }
+};
+using F32 = Scalar<float>;
+using F64 = Scalar<double>;
+constexpr int kMR = 4, kNV = 8;
+constexpr int64_t kMcRows = 4 * 64, kNcCols = 256;
+#endif
+
+// ---- the micro-kernel ---------------------------------------------------------------------------
+template <class S, int MR, int NV>
+void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc,
+          typename S::T alpha, typename S::T beta, int m, int n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int W = S::W, NR = NV * W;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = S::load(b + j * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V av = S::set1(a[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+  if (m == MR && n == NR) {  // a whole tile: straight into C
+    const V va = S::set1(alpha);
+    if (beta == T(0)) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) S::storeu(c + i * ldc + j * W, S::mul(va, acc[i][j]));
+    } else {
+      const V vb = S::set1(beta);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) {
+          T* p = c + i * ldc + j * W;
+          S::storeu(p, S::fma(va, acc[i][j], S::mul(vb, S::loadu(p))));
+        }
+    }
+    return;
+  }
+  // An edge tile: the same arithmetic, one element at a time, on the valid corner only.
+  alignas(64) T t[MR * NR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) S::store(t + i * NR + j * W, acc[i][j]);
+  for (int i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    const T* ti = t + i * NR;
+    if (beta == T(0))
+      for (int j = 0; j < n; ++j) row[j] = alpha * ti[j];
+    else
+      for (int j = 0; j < n; ++j) row[j] = S::sfma(alpha, ti[j], beta * row[j]);
+  }
+}
+
+}  // namespace
+
+extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>};
+extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>};
+
+}  // namespace gv::cpu::GV_GEMM_NS
