@@ -8,10 +8,12 @@ inputs of the right shape and range: the median milliseconds per step over --ste
 runs it once per measurement (a fresh process each, so the peak memory is the workload's own).
 
   PYTHONNOUSERSITE=1 python3 bench/peer.py --workload W1 --batch 100 --threads 2
+  PYTHONNOUSERSITE=1 python3 bench/peer.py --gemm 100,500,784,n,t --threads 2   # torch.mm (MKL)
+  PYTHONNOUSERSITE=1 python3 bench/peer.py --info                                # version and BLAS
 
 PYTHONNOUSERSITE=1 (or python3 -s) keeps a user-site numpy built for another torch out of the way.
 """
-import argparse, json, statistics, time
+import argparse, json, re, statistics, time
 
 import torch
 import torch.nn as nn
@@ -65,15 +67,55 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def blas_info():
+    """Which BLAS this torch runs its CPU matrix products on, from its build configuration."""
+    cfg = torch.__config__.show()
+    found = re.search(r"BLAS_INFO=(\w+)", cfg)
+    blas = found.group(1) if found else "unknown"
+    mkl = next((l.strip(" -") for l in cfg.splitlines() if "Math Kernel Library" in l), "")
+    return {"torch": torch.__version__, "blas": blas, "mkl": mkl, "mkl_available": torch.backends.mkl.is_available()}
+
+
+def time_gemm(spec, threads):
+    """GFLOP/s of torch.mm on C (M, N) = op(A) @ op(B), op = transpose when the flag is t."""
+    m, n, k, ta, tb = spec.split(",")
+    m, n, k = int(m), int(n), int(k)
+    a = torch.rand(k, m).t() if ta == "t" else torch.rand(m, k)
+    b = torch.rand(n, k).t() if tb == "t" else torch.rand(k, n)
+    out = torch.empty(m, n)
+    torch.mm(a, b, out=out)
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=out)
+    once = max(time.perf_counter() - t0, 1e-7)
+    reps = max(3, min(200, int(0.05 / once)))  # about 50 ms per repetition
+    rates = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        rates.append(2.0 * m * n * k * reps / (time.perf_counter() - t0) / 1e9)
+    return {"gflops": statistics.median(rates), "gflops_best": max(rates), "threads": torch.get_num_threads()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", choices=["W1", "W2"], required=True)
+    ap.add_argument("--workload", choices=["W1", "W2"])
+    ap.add_argument("--gemm", help="M,N,K,TA,TB (TA, TB: n or t): time torch.mm on that product instead")
+    ap.add_argument("--info", action="store_true", help="print the torch version and its BLAS")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.info:
+        print(json.dumps(blas_info()))
+        return
+    if a.gemm:
+        print(json.dumps(time_gemm(a.gemm, a.threads)))
+        return
+    if not a.workload:
+        ap.error("one of --workload, --gemm or --info is needed")
     torch.manual_seed(7)
     x = torch.rand(a.batch, 1, 28, 28)
     if a.workload == "W1":

@@ -1,6 +1,7 @@
 // test_util.h: small helpers shared by the test files of every layer.
 #pragma once
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
@@ -8,8 +9,19 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/runtime.h"
 
 namespace gv::test {
+
+// Restores the kernels' instruction set and the thread count when a test that changes them ends.
+struct RuntimeGuard {
+  Isa isa = active_isa();
+  int threads = omp_get_max_threads();
+  ~RuntimeGuard() {
+    set_isa(isa);
+    omp_set_num_threads(threads);
+  }
+};
 
 // The message of the E that f throws: "<no exception>" when it throws nothing,
 // "<other exception>" when it throws something else.

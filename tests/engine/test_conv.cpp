@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/runtime.h"
 
 using namespace gv;
 
@@ -317,25 +318,65 @@ TEST_CASE("conv2d on non-contiguous views equals conv2d on contiguous copies") {
                   conv2d_backward_input(g, w64, d.x(), d.p)));
 }
 
-TEST_CASE("conv2d results do not depend on the OpenMP thread count") {
+TEST_CASE("conv2d results do not depend on the thread count (1, 2, 3) or the FMA path") {
   Dims d{6, 8, 20, 20, 8, 3, 3, Conv2dParams::make(1, 1)};
   Data x = random_tensor(d.x(), DType::f32, 31), w = random_tensor(d.w(), DType::f32, 32);
   Data g = random_tensor(d.y(), DType::f32, 33);
   auto run = [&] {
     return std::vector<Tensor>{conv2d(x.t, w.t, Tensor(), d.p),
                                conv2d_backward_input(g.t, w.t, d.x(), d.p),
-                               conv2d_backward_weight(x.t, g.t, d.w(), d.p)};
+                               conv2d_backward_weight(x.t, g.t, d.w(), d.p),
+                               conv_transpose2d(g.t, w.t, Tensor(), d.p)};
   };
   const int saved = omp_get_max_threads();
-  auto many = run();
-  omp_set_num_threads(1);
-  auto one = run();
-  omp_set_num_threads(saved);
-  auto again = run();
-  for (size_t i = 0; i < many.size(); ++i) {
-    CHECK(same_bits(many[i], one[i]));
-    CHECK(same_bits(many[i], again[i]));
+  const Isa saved_isa = active_isa();
+  std::vector<std::vector<Tensor>> fma_paths;
+  for (Isa isa : supported_isas()) {
+    CAPTURE(isa_name(isa));
+    set_isa(isa);
+    omp_set_num_threads(1);
+    auto one = run();
+    for (int t : {2, 3}) {
+      omp_set_num_threads(t);
+      auto other = run();
+      for (size_t i = 0; i < one.size(); ++i) {
+        CAPTURE(t);
+        CAPTURE(i);
+        CHECK(same_bits(one[i], other[i]));
+      }
+    }
+    if (isa != Isa::generic) fma_paths.push_back(one);
   }
+  omp_set_num_threads(saved);
+  set_isa(saved_isa);
+  for (size_t p = 1; p < fma_paths.size(); ++p)
+    for (size_t i = 0; i < fma_paths[0].size(); ++i) CHECK(same_bits(fma_paths[0][i], fma_paths[p][i]));
+}
+
+TEST_CASE("conv2d and conv_transpose2d: an image's output does not depend on its batch (1, 5, 6, 100)") {
+  // W2's second encoder convolution and first decoder one, at a reduced channel count
+  const Conv2dParams p = Conv2dParams::make(2, 1);
+  Data x = random_tensor({100, 16, 14, 14}, DType::f32, 41), w = random_tensor({32, 16, 4, 4}, DType::f32, 42);
+  Data xt = random_tensor({100, 32, 7, 7}, DType::f32, 43), b = random_tensor({32}, DType::f32, 44);
+  Data bt = random_tensor({16}, DType::f32, 45);
+  const Isa saved_isa = active_isa();
+  for (Isa isa : supported_isas()) {
+    CAPTURE(isa_name(isa));
+    set_isa(isa);
+    const Tensor full = conv2d(x.t, w.t, b.t, p), fullt = conv_transpose2d(xt.t, w.t, bt.t, p);
+    const Tensor fullg = conv2d_backward_input(xt.t, w.t, x.t.shape(), p);
+    for (int64_t batch : {1, 5, 6, 100})
+      for (int64_t start : {int64_t(0), 100 - batch}) {
+        CAPTURE(batch);
+        CAPTURE(start);
+        const Tensor xs = x.t.slice(0, start, start + batch), xts = xt.t.slice(0, start, start + batch);
+        CHECK(same_bits(conv2d(xs, w.t, b.t, p), full.slice(0, start, start + batch).contiguous()));
+        CHECK(same_bits(conv_transpose2d(xts, w.t, bt.t, p), fullt.slice(0, start, start + batch).contiguous()));
+        CHECK(same_bits(conv2d_backward_input(xts, w.t, xs.shape(), p),
+                        fullg.slice(0, start, start + batch).contiguous()));
+      }
+  }
+  set_isa(saved_isa);
 }
 
 // ---- gradients --------------------------------------------------------------------------------
