@@ -83,47 +83,87 @@ const cpu::GemmKernel<T>& kernel_for(Isa isa) {
 }
 
 // ---- packing ------------------------------------------------------------------------------------
-// A (mc x kc, strides rs, cs) -> panels of mr rows: dst[p*kc*mr + k*mr + i], zero past mc.
-template <class T>
-void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, T* dst) {
-  for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += kc * mr) {
-    const int m = (int)std::min<int64_t>(mr, mc - i0);
+// A (mc x kc, strides rs, cs) -> panels of MR rows: dst[p*kc*MR + k*MR + i], zero past mc.
+template <class T, int MR>
+void pack_a_n(const cpu::GemmKernel<T>& kn, const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += kc * MR) {
+    const int m = (int)std::min<int64_t>(MR, mc - i0);
     const T* src = A + i0 * rs;
-    if (cs == 1) {  // rows are contiguous in k: read each row straight through
-      for (int i = 0; i < m; ++i) {
-        const T* row = src + i * rs;
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = row[k];
-      }
-    } else {
-      for (int64_t k = 0; k < kc; ++k)
-        for (int i = 0; i < m; ++i) dst[k * mr + i] = src[i * rs + k * cs];
+    if (m == MR && rs == 1) {  // a transposed A: each k is MR contiguous values
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * MR, src + k * cs, sizeof(T) * MR);
+      continue;
     }
-    if (m < mr)
-      for (int64_t k = 0; k < kc; ++k)
-        for (int i = m; i < mr; ++i) dst[k * mr + i] = T(0);
+    if (cs == 1 && m == MR) {  // rows contiguous in k: a transposing copy
+      kn.transpose(src, rs, MR, kc, dst, MR);
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int i = 0; i < m; ++i) dst[k * MR + i] = src[i * rs + k * cs];
+      for (int i = m; i < MR; ++i) dst[k * MR + i] = T(0);
+    }
   }
 }
 
-// B (kc x nc, strides rs, cs) -> panels of nr columns: dst[p*kc*nr + k*nr + j], zero past nc.
-template <class T>
-void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, T* dst) {
-  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
-    const int n = (int)std::min<int64_t>(nr, nc - j0);
-    const T* src = B + j0 * cs;
-    if (cs == 1) {  // rows of B are contiguous: copy nr at a time
-      for (int64_t k = 0; k < kc; ++k) {
-        std::memcpy(dst + k * nr, src + k * rs, sizeof(T) * n);
-        for (int j = n; j < nr; ++j) dst[k * nr + j] = T(0);
+// B (kc x nc, strides rs, cs) -> panels of NR columns: dst[p*kc*NR + k*NR + j], zero past nc.
+template <class T, int NR>
+void pack_b_n(const cpu::GemmKernel<T>& kn, const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) {
+  const int64_t full = nc / NR, rest = nc - full * NR;
+  if (cs == 1) {
+    // Rows of B contiguous: 8 rows at a time, each panel's 8 x NR piece in turn, so the reads are
+    // 8 sequential streams and the writes 8*NR contiguous values (one row at a time across all
+    // panels would write to addresses kc*NR apart, which share one L1 set).
+    constexpr int64_t kRows = 8;
+    for (int64_t k0 = 0; k0 < kc; k0 += kRows) {
+      const int64_t k1 = std::min(kc, k0 + kRows);
+      for (int64_t p = 0; p < full; ++p) {
+        T* d = dst + p * kc * NR;
+        for (int64_t k = k0; k < k1; ++k) std::memcpy(d + k * NR, B + k * rs + p * NR, sizeof(T) * NR);
       }
-    } else {  // columns contiguous (a transposed B) or strided: read each column through
-      for (int j = 0; j < n; ++j) {
-        const T* col = src + j * cs;
-        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = col[k * rs];
-      }
-      for (int64_t k = 0; k < kc; ++k)
-        for (int j = n; j < nr; ++j) dst[k * nr + j] = T(0);
+      if (rest)
+        for (int64_t k = k0; k < k1; ++k) {
+          T* e = dst + full * kc * NR + k * NR;
+          const T* row = B + k * rs + full * NR;
+          for (int64_t j = 0; j < rest; ++j) e[j] = row[j];
+          for (int64_t j = rest; j < NR; ++j) e[j] = T(0);
+        }
     }
+    return;
   }
+  // columns contiguous (a transposed B) or strided: read each column through
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
+    const int n = (int)std::min<int64_t>(NR, nc - j0);
+    const T* src = B + j0 * cs;
+    if (rs == 1 && n == NR) {  // a transposed B: a transposing copy
+      kn.transpose(src, cs, NR, kc, dst, NR);
+      continue;
+    }
+    for (int j = 0; j < n; ++j) {
+      const T* col = src + j * cs;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k * rs];
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = n; j < NR; ++j) dst[k * NR + j] = T(0);
+  }
+}
+
+// The packers for the kernels' tile sizes (compile-time widths make the copies whole vectors).
+template <class T>
+void pack_a(const cpu::GemmKernel<T>& kn, const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) {
+  switch (kn.mr) {
+    case 14: return pack_a_n<T, 14>(kn, A, rs, cs, mc, kc, dst);
+    case 6: return pack_a_n<T, 6>(kn, A, rs, cs, mc, kc, dst);
+    case 4: return pack_a_n<T, 4>(kn, A, rs, cs, mc, kc, dst);
+  }
+  GV_THROW(Error, "gemm: no packer for {}-row panels", kn.mr);
+}
+template <class T>
+void pack_b(const cpu::GemmKernel<T>& kn, const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) {
+  switch (kn.nr) {
+    case 32: return pack_b_n<T, 32>(kn, B, rs, cs, kc, nc, dst);
+    case 16: return pack_b_n<T, 16>(kn, B, rs, cs, kc, nc, dst);
+    case 8: return pack_b_n<T, 8>(kn, B, rs, cs, kc, nc, dst);
+  }
+  GV_THROW(Error, "gemm: no packer for {}-column panels", kn.nr);
 }
 
 // Per-thread packing buffers, grown on demand and kept (OpenMP's threads persist).
@@ -161,10 +201,10 @@ void gemm_region(const cpu::GemmKernel<T>& kn, int64_t M, int64_t N, int64_t K, 
     for (int64_t pc = 0; pc < K; pc += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, K - pc);
       const T b_eff = pc == 0 ? beta : T(1);  // later K blocks add to what the first wrote
-      pack_b(B + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, bp);
+      pack_b(kn, B + pc * rsb + jc * csb, rsb, csb, kc, nc, bp);
       for (int64_t ic = 0; ic < M; ic += mcb) {
         const int64_t mc = std::min(mcb, M - ic);
-        pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, ap);
+        pack_a(kn, A + ic * rsa + pc * csa, rsa, csa, mc, kc, ap);
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int m = (int)std::min<int64_t>(mr, mc - ir);
           const T* a = ap + ir * kc;

@@ -17,6 +17,10 @@ struct GemmKernel {
   int64_t mc;  // rows of A packed at a time (a multiple of mr)
   int64_t nc;  // columns of B packed at a time (a multiple of nr)
   void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta, int m, int n);
+  // The transposing copy that packing needs when the panel's rows lie along the source's
+  // contiguous axis: dst[k*ldd + i] = src[i*ld + k] for i < rows, k < len (vectorized where the
+  // instruction set allows; it moves values, so every path gives the same bits).
+  void (*transpose)(const T* src, int64_t ld, int rows, int64_t len, T* dst, int64_t ldd);
 };
 
 #define GV_GEMM_DECLARE(ns)                 \

@@ -179,9 +179,58 @@ void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S
   }
 }
 
+// ---- the transposing copy of packing ------------------------------------------------------------
+template <class T>
+void transpose_scalar(const T* src, int64_t ld, int rows, int64_t k0, int64_t len, T* dst, int64_t ldd) {
+  for (int64_t k = k0; k < len; ++k)
+    for (int i = 0; i < rows; ++i) dst[k * ldd + i] = src[i * ld + k];
+}
+
+template <class T>
+void transpose_copy(const T* src, int64_t ld, int rows, int64_t len, T* dst, int64_t ldd) {
+  transpose_scalar(src, ld, rows, 0, len, dst, ldd);
+}
+
+#if defined(GV_ISA_AVX512) || defined(GV_ISA_AVX2)
+// dst[k*ldd + i] = src[i*ld + k] for i, k < 8: the unpack / shuffle / lane-permute transpose.
+inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // rows i, i+1 at k = 0, 1 | 4, 5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // k = 2, 3 | 6, 7
+  }
+  for (int h = 0; h < 8; h += 4) {                  // rows h..h+3
+    u[h] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));      // k = 0 | 4
+    u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));  // k = 1 | 5
+    u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));  // k = 2 | 6
+    u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));  // k = 3 | 7
+  }
+  for (int k = 0; k < 4; ++k) {
+    _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+    _mm256_storeu_ps(dst + (k + 4) * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+  }
+}
+
+// Rows in groups of 8 (the last group overlaps the one before when rows is not a multiple of 8;
+// the rows in both get the same values twice), k in blocks of 8, the rest one value at a time.
+template <>
+void transpose_copy<float>(const float* src, int64_t ld, int rows, int64_t len, float* dst, int64_t ldd) {
+  if (rows < 8) return transpose_scalar(src, ld, rows, 0, len, dst, ldd);
+  const int64_t k8 = len / 8 * 8;
+  for (int i0 = 0; i0 < rows; i0 += 8) {
+    const int i = i0 + 8 <= rows ? i0 : rows - 8;
+    for (int64_t k = 0; k < k8; k += 8) transpose8x8(src + i * ld + k, ld, dst + k * ldd + i, ldd);
+  }
+  transpose_scalar(src, ld, rows, k8, len, dst, ldd);
+}
+#endif
+
 }  // namespace
 
-extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>};
-extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>};
+extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>,
+                                             &transpose_copy<float>};
+extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>,
+                                              &transpose_copy<double>};
 
 }  // namespace gv::cpu::GV_GEMM_NS
