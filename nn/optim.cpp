@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 
 namespace gv::nn {
@@ -257,7 +258,7 @@ void SGD::step() {
       const T lr = T(lr_), mu = T(momentum_), wd = T(weight_decay_);
       const bool nesterov = nesterov_;
       cpu::parallel_for(param.numel(), kUpdateCost,
-                        [&](int64_t b, int64_t e) { sgd_update(p, v, g, b, e, lr, mu, wd, nesterov); });
+                        [&](int64_t b, int64_t e) { cpu::isa_call([&] { sgd_update(p, v, g, b, e, lr, mu, wd, nesterov); }); });
     });
   }
   ++steps_;
@@ -288,7 +289,7 @@ void Adam::step() {
       const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_), wd = T(weight_decay_);
       const T step_size = T(lr_ / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
       cpu::parallel_for(param.numel(), kUpdateCost, [&](int64_t b, int64_t e) {
-        adam_update(p, m, v, g, b, e, b1, b2, eps, wd, step_size, inv_sqrt_bc2);
+        cpu::isa_call([&] { adam_update(p, m, v, g, b, e, b1, b2, eps, wd, step_size, inv_sqrt_bc2); });
       });
     });
   }
@@ -318,7 +319,7 @@ void Adamax::step() {
       const T* g = grad.data<T>();
       const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_), wd = T(weight_decay_), clr = T(lr_ / bc1);
       cpu::parallel_for(param.numel(), kUpdateCost,
-                        [&](int64_t b, int64_t e) { adamax_update(p, m, u, g, b, e, b1, b2, eps, wd, clr); });
+                        [&](int64_t b, int64_t e) { cpu::isa_call([&] { adamax_update(p, m, u, g, b, e, b1, b2, eps, wd, clr); }); });
     });
   }
   ++steps_;

@@ -2,6 +2,7 @@
 // shapes. The math is the functors of engine/functors.h; this file only walks memory.
 #include <array>
 
+#include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/ops.h"
@@ -92,7 +93,9 @@ Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
         T* d = py + o[0];
         const T* s = px + o[1];
         if (in[1] == 1)
-          for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(s[i], ta, tb);
+          cpu::isa_call([&] {
+            for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(s[i], ta, tb);
+          });
         else
           for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(s[i * in[1]], ta, tb);
       });
@@ -118,6 +121,14 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     call_unary(op, [&]<class F>() {
       cpu::strided_for<4>(x.shape(), {gx.strides(), x.strides(), y.strides(), gout.strides()},
                           [&](auto o, int64_t n, auto in) {
+                            if (in[1] == 1 && in[2] == 1 && in[3] == 1) {
+                              T* d = pd + o[0];
+                              const T *xs = px + o[1], *ys = py + o[2], *gs = pg + o[3];
+                              cpu::isa_call([&] {
+                                for (int64_t i = 0; i < n; ++i) d[i] = gs[i] * F::template df<T>(xs[i], ys[i], ta, tb);
+                              });
+                              return;
+                            }
                             for (int64_t i = 0; i < n; ++i)
                               pd[o[0] + i] = pg[o[3] + i * in[3]] *
                                              F::template df<T>(px[o[1] + i * in[1]], py[o[2] + i * in[2]], ta, tb);
@@ -143,9 +154,14 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
         T* d = po + o[0];
         const T *x = pa + o[1], *y = pb + o[2];
         if (in[1] == 1 && in[2] == 1)
-          for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y[i]);
+          cpu::isa_call([&] {
+            for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y[i]);
+          });
         else if (in[1] == 1 && in[2] == 0)
-          for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y[0]);
+          cpu::isa_call([&] {
+            const T y0 = y[0];
+            for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y0);
+          });
         else
           for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i * in[1]], y[i * in[2]]);
       });

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -503,4 +504,57 @@ TEST_CASE("integer division by zero, negative integer powers and broadcast write
   Tensor e = Tensor::zeros({3}).expand({2, 3});
   CHECK_THROWS_WITH_AS(e.fill_(1), doctest::Contains("broadcast view"), ValueError);
   CHECK_THROWS_WITH_AS(e.copy_(Tensor::ones({2, 3})), doctest::Contains("axis 0 of shape [2, 3] has stride 0"), ValueError);
+}
+
+// ---- every instruction-set path gives the same bits ----------------------------------------------
+namespace {
+// Bits of a float tensor, with every NaN written as one value (a NaN's payload is not a result).
+std::vector<uint64_t> canonical_bits(const Tensor& t) {
+  std::vector<uint64_t> out;
+  for (double v : t.to_vector<double>()) {
+    uint64_t u;
+    std::memcpy(&u, &v, sizeof u);
+    out.push_back(std::isnan(v) ? 0x7ff8000000000000ull : u);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("element-wise ops, forward and backward, give the same bits on every ISA path") {
+  gv::test::RuntimeGuard guard;
+  // 3000 floats over [-30, 30] plus the edges; contiguous, so the vectorized loops run
+  std::vector<double> v = lcg(3000, 77, -30, 30);
+  for (double e : std::initializer_list<double>{0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 1e30, -1e30, INFINITY, -INFINITY, NAN}) v.push_back(e);
+  for (DType dt : {DType::f32, DType::f64}) {
+    CAPTURE(dtype_name(dt));
+    const Tensor x = Tensor::from_vector(v, {(int64_t)v.size()}).to(dt);
+    const Tensor y = Tensor::from_vector(lcg((int64_t)v.size(), 78, -3, 3), {(int64_t)v.size()}).to(dt);
+    const Tensor g = Tensor::from_vector(lcg((int64_t)v.size(), 79, -1, 1), {(int64_t)v.size()}).to(dt);
+    std::vector<std::vector<std::vector<uint64_t>>> by_isa;
+    for (Isa isa : supported_isas()) {
+      set_isa(isa);
+      std::vector<std::vector<uint64_t>> r;
+#define GV_RUN_UNARY(name, F)                                                                   \
+  {                                                                                             \
+    const double a = UnaryOp::name == UnaryOp::clamp ? -2.0 : 0.1, b = 2.0;                     \
+    const Tensor out = unary(UnaryOp::name, x, a, b);                                           \
+    r.push_back(canonical_bits(out));                                                           \
+    r.push_back(canonical_bits(unary_backward(UnaryOp::name, x, out, g, a, b)));                \
+  }
+      GV_UNARY_OPS(GV_RUN_UNARY)
+#undef GV_RUN_UNARY
+#define GV_RUN_BINARY(name, F)                                                                  \
+  r.push_back(canonical_bits(binary(BinaryOp::name, x, y)));                                    \
+  r.push_back(canonical_bits(binary(BinaryOp::name, x, Tensor::scalar(1.5, dt))));
+      GV_BINARY_OPS(GV_RUN_BINARY)
+#undef GV_RUN_BINARY
+      by_isa.push_back(r);
+    }
+    for (size_t p = 1; p < by_isa.size(); ++p)
+      for (size_t i = 0; i < by_isa[0].size(); ++i) {
+        CAPTURE(p);
+        CAPTURE(i);  // the op's index in GV_UNARY_OPS (x2: forward, backward), then GV_BINARY_OPS (x2)
+        CHECK(by_isa[0][i] == by_isa[p][i]);
+      }
+  }
 }
