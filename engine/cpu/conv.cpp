@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstring>
 
+#include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/gemm.h"
 #include "engine/ops.h"
@@ -73,7 +74,7 @@ void prep_loop(int64_t n, int64_t cost, F&& f) {
 // ---- im2col / col2im --------------------------------------------------------------------------
 // One row of col for one image: dst (Ho,Wo) <- plane (H,W) seen through kernel tap (ki,kj).
 template <class T>
-void im2col_row(const T* plane, T* dst, const Geom& g, int64_t ki, int64_t kj) {
+inline void im2col_row(const T* plane, T* dst, const Geom& g, int64_t ki, int64_t kj) {
   const Conv2dParams& p = g.p;
   const int64_t off_w = kj * p.dil_w - p.pad_w;
   const Range r = valid_range(off_w, p.stride_w, g.W, g.Wo);
@@ -99,17 +100,19 @@ template <class T>
 void im2col(const T* x, int64_t m, const Geom& g, T* col) {
   const int64_t K = g.K(), L = g.L();
   prep_loop(K * m, L, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t k = r / m, n = r % m;
-      const int64_t c = k / (g.kh * g.kw), ki = (k / g.kw) % g.kh, kj = k % g.kw;
-      im2col_row(x + (n * g.C + c) * g.HW(), col + r * L, g, ki, kj);
-    }
+    cpu::isa_call([&] {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t k = r / m, n = r % m;
+        const int64_t c = k / (g.kh * g.kw), ki = (k / g.kw) % g.kh, kj = k % g.kw;
+        im2col_row(x + (n * g.C + c) * g.HW(), col + r * L, g, ki, kj);
+      }
+    });
   });
 }
 
 // Adds the col rows of channel c of image n (kh*kw rows of (Ho,Wo)) into plane (H,W).
 template <class T>
-void col2im_plane(const T* col, int64_t m, int64_t n, int64_t c, const Geom& g, T* plane) {
+inline void col2im_plane(const T* col, int64_t m, int64_t n, int64_t c, const Geom& g, T* plane) {
   const Conv2dParams& p = g.p;
   const int64_t L = g.L();
   for (int64_t ki = 0; ki < g.kh; ++ki)
@@ -136,12 +139,14 @@ void col2im_plane(const T* col, int64_t m, int64_t n, int64_t c, const Geom& g, 
 template <class T>
 void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
   prep_loop(m * g.C, g.kh * g.kw * g.L(), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t n = r / g.C, c = r % g.C;
-      T* plane = img + r * g.HW();
-      std::fill(plane, plane + g.HW(), init ? init[c] : T(0));
-      col2im_plane(col, m, n, c, g, plane);
-    }
+    cpu::isa_call([&] {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t n = r / g.C, c = r % g.C;
+        T* plane = img + r * g.HW();
+        std::fill(plane, plane + g.HW(), init ? init[c] : T(0));
+        col2im_plane(col, m, n, c, g, plane);
+      }
+    });
   });
 }
 
