@@ -120,15 +120,17 @@ constexpr int64_t kMcRows = 4 * 64, kNcCols = 256;
 #endif
 
 // ---- the micro-kernel ---------------------------------------------------------------------------
-template <class S, int MR, int NV>
-void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc,
-          typename S::T alpha, typename S::T beta, int m, int n) {
+// R rows (R <= MR) of a tile whose packed A panel has MR rows: a partial tile at the bottom edge
+// of C computes only the rows it needs. Each lane is its own chain, so R changes no bits.
+template <class S, int MR, int NV, int R>
+void tile_rows(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc,
+               typename S::T alpha, typename S::T beta, int m, int n) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int W = S::W, NR = NV * W;
-  V acc[MR][NV];
+  V acc[R][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
   for (int64_t k = 0; k < kc; ++k) {
@@ -136,7 +138,7 @@ void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = S::load(b + j * W);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const V av = S::set1(a[i]);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, bv[j], acc[i][j]);
@@ -144,17 +146,17 @@ void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S
     a += MR;
     b += NR;
   }
-  if (m == MR && n == NR) {  // a whole tile: straight into C
+  if (m == R && n == NR) {  // whole rows: straight into C
     const V va = S::set1(alpha);
     if (beta == T(0)) {
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i)
+      for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
         for (int j = 0; j < NV; ++j) S::storeu(c + i * ldc + j * W, S::mul(va, acc[i][j]));
     } else {
       const V vb = S::set1(beta);
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i)
+      for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
         for (int j = 0; j < NV; ++j) {
           T* p = c + i * ldc + j * W;
@@ -163,10 +165,10 @@ void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S
     }
     return;
   }
-  // An edge tile: the same arithmetic, one element at a time, on the valid corner only.
-  alignas(64) T t[MR * NR];
+  // An edge: the same arithmetic, one element at a time, on the valid corner only.
+  alignas(64) T t[R * NR];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) S::store(t + i * NR + j * W, acc[i][j]);
   for (int i = 0; i < m; ++i) {
@@ -177,6 +179,24 @@ void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S
     else
       for (int j = 0; j < n; ++j) row[j] = S::sfma(alpha, ti[j], beta * row[j]);
   }
+}
+
+// A whole tile, or the bottom edge with the fewest rows (rounded up to even) that cover it.
+template <class S, int MR, int NV>
+void tile(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc,
+          typename S::T alpha, typename S::T beta, int m, int n) {
+  if constexpr (MR > 8) {
+    if (m <= 2) return tile_rows<S, MR, NV, 2>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 4) return tile_rows<S, MR, NV, 4>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 6) return tile_rows<S, MR, NV, 6>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 8) return tile_rows<S, MR, NV, 8>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 10) return tile_rows<S, MR, NV, 10>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 12) return tile_rows<S, MR, NV, 12>(kc, a, b, c, ldc, alpha, beta, m, n);
+  } else if constexpr (MR > 2) {
+    if (m <= 2) return tile_rows<S, MR, NV, 2>(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (m <= 4 && MR > 4) return tile_rows<S, MR, NV, 4>(kc, a, b, c, ldc, alpha, beta, m, n);
+  }
+  tile_rows<S, MR, NV, MR>(kc, a, b, c, ldc, alpha, beta, m, n);
 }
 
 // ---- the transposing copy of packing ------------------------------------------------------------
