@@ -2,7 +2,9 @@
 # test.sh: the README's second command. Builds and runs the whole test suite twice: a release
 # build (build/, with CUDA compiled when nvcc is found; CUDA tests SKIP without a GPU) and a
 # debug build under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, CPU only).
-# GENVAE_SANITIZE=0 skips the sanitizer pass. Then fuzzes the file readers with libFuzzer
+# GENVAE_SANITIZE=0 skips the sanitizer pass. The release build also runs the engine, autograd and
+# vae suites on every other kernel path the CPU supports (GENVAE_ISA; meson suite 'isa'; the
+# sanitizer pass leaves that suite out). Then fuzzes the file readers with libFuzzer
 # (scripts/fuzz.sh: build-fuzz/, clang, GENVAE_FUZZ_SECONDS per reader, default 30; the three
 # fuzz-* tests count in the summary); GENVAE_FUZZ=0 skips that.
 # Ends with the line "N passed, N failed, N skipped".
@@ -15,20 +17,23 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 status=0
 dirs=()
 
-run_suite() {  # run_suite DIR [meson setup options...]
+run_suite() {  # run_suite DIR [meson setup options...] [-- meson test options...]
   local dir=$1; shift
-  if [ ! -f "$dir/build.ninja" ]; then meson setup "$dir" "$@" >/dev/null || { status=1; return; }; fi
+  local setup=() testopts=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do setup+=("$1"); shift; done
+  if [ $# -gt 0 ]; then shift; testopts=("$@"); fi
+  if [ ! -f "$dir/build.ninja" ]; then meson setup "$dir" "${setup[@]}" >/dev/null || { status=1; return; }; fi
   echo "== building $dir"
   ninja -C "$dir" || { status=1; return; }
   echo "== testing $dir"
-  meson test -C "$dir" --print-errorlogs --num-processes 1 || status=1
+  meson test -C "$dir" --print-errorlogs --num-processes 1 "${testopts[@]}" || status=1
   dirs+=("$dir")
 }
 
 run_suite build --buildtype=release
 if [ "${GENVAE_SANITIZE:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite build-asan --buildtype=debug -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false
+    run_suite build-asan --buildtype=debug -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite isa
 fi
 if [ "${GENVAE_FUZZ:-1}" != 0 ]; then
   bash scripts/fuzz.sh "${GENVAE_FUZZ_SECONDS:-30}" || status=1

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/ops.h"
 
@@ -124,40 +125,44 @@ bool sum_contiguous(const Tensor& x, const std::vector<int64_t>& red, T* out) {
     // (K, R): out[a] = sum of the contiguous run a (r * s elements)
     const int64_t n = r * s;
     cpu::parallel_for(k0, n, [&](int64_t b, int64_t e) {
-      for (int64_t a = b; a < e; ++a) {
-        const T* row = px + a * n;
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t j = 0;
-        for (; j + 8 <= n; j += 8)
-          for (int u = 0; u < 8; ++u) acc[u] += double(row[j + u]);
-        double tail = 0;
-        for (; j < n; ++j) tail += double(row[j]);
-        out[a] = T(((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail);
-      }
+      cpu::isa_call([&] {
+        for (int64_t a = b; a < e; ++a) {
+          const T* row = px + a * n;
+          double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          int64_t j = 0;
+          for (; j + 8 <= n; j += 8)
+            for (int u = 0; u < 8; ++u) acc[u] += double(row[j + u]);
+          double tail = 0;
+          for (; j < n; ++j) tail += double(row[j]);
+          out[a] = T(((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail);
+        }
+      });
     });
     return true;
   }
   // (A, R, K, S) with A = 1 or S = 1: out[a, k] = sum over r, s of x[a, r, k, s]
   cpu::parallel_for(k0 * k1, r * s, [&](int64_t b, int64_t e) {
-    std::vector<double> acc;
-    for (int64_t a = b / k1; a * k1 < e; ++a) {
-      const int64_t lo = std::max(b, a * k1) - a * k1, hi = std::min(e, (a + 1) * k1) - a * k1;
-      acc.assign(size_t(hi - lo), 0.0);
-      const T* base = px + a * r * k1 * s;
-      for (int64_t ri = 0; ri < r; ++ri) {
-        const T* row = base + ri * k1 * s;
-        if (s == 1)
-          for (int64_t k = lo; k < hi; ++k) acc[k - lo] += double(row[k]);
-        else
-          for (int64_t k = lo; k < hi; ++k) {
-            const T* run = row + k * s;
-            double t = 0;
-            for (int64_t j = 0; j < s; ++j) t += double(run[j]);
-            acc[k - lo] += t;
-          }
+    cpu::isa_call([&] {
+      std::vector<double> acc;
+      for (int64_t a = b / k1; a * k1 < e; ++a) {
+        const int64_t lo = std::max(b, a * k1) - a * k1, hi = std::min(e, (a + 1) * k1) - a * k1;
+        acc.assign(size_t(hi - lo), 0.0);
+        const T* base = px + a * r * k1 * s;
+        for (int64_t ri = 0; ri < r; ++ri) {
+          const T* row = base + ri * k1 * s;
+          if (s == 1)
+            for (int64_t k = lo; k < hi; ++k) acc[k - lo] += double(row[k]);
+          else
+            for (int64_t k = lo; k < hi; ++k) {
+              const T* run = row + k * s;
+              double t = 0;
+              for (int64_t j = 0; j < s; ++j) t += double(run[j]);
+              acc[k - lo] += t;
+            }
+        }
+        for (int64_t k = lo; k < hi; ++k) out[a * k1 + k] = T(acc[k - lo]);
       }
-      for (int64_t k = lo; k < hi; ++k) out[a * k1 + k] = T(acc[k - lo]);
-    }
+    });
   });
   return true;
 }
