@@ -1,18 +1,20 @@
 // loops.h: the CPU's strided iteration and dtype dispatch, shared by every CPU kernel.
 // strided_for walks an N-d index space for K operands, each with its own element strides
-// (0 on broadcast axes), merging axes that are contiguous for all operands and handing the
-// kernel runs along the innermost axis. Large loops split into contiguous ranges of the linear
+// (0 on broadcast axes), merging axes that are contiguous for all operands (engine/strided.h) and
+// handing the kernel runs along the innermost axis. Large loops split into contiguous ranges of the linear
 // index across OpenMP threads; each element is computed by exactly one thread, so results do
 // not depend on the thread count.
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
 
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "engine/strided.h"
 #include "engine/tensor.h"
 
 namespace gv::cpu {
@@ -36,46 +38,25 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   }
 }
 
-// f(offs, n, inner): for i in [0, n): operand k's element is at offs[k] + i * inner[k].
+// f(offs, n, inner): for i in [0, n): operand k's element is at offs[k] + i * inner[k]. The index
+// math is engine/strided.h's, which the CUDA kernels share.
 template <size_t K, class F>
-void strided_for(Shape shape, std::array<Shape, K> strides, F&& f) {
-  // drop size-1 axes, then merge axis d into d+1 where every operand is contiguous across them
-  Shape sh;
-  std::array<Shape, K> st;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) return;
-    if (shape[d] == 1) continue;
-    bool merge = !sh.empty();
-    for (size_t k = 0; k < K && merge; ++k) merge = st[k].back() == strides[k][d] * shape[d];
-    if (merge) {
-      sh.back() *= shape[d];
-      for (size_t k = 0; k < K; ++k) st[k].back() = strides[k][d];
-    } else {
-      sh.push_back(shape[d]);
-      for (size_t k = 0; k < K; ++k) st[k].push_back(strides[k][d]);
-    }
-  }
+void strided_for(const StridedSpace<int(K)>& s, F&& f) {
+  if (s.empty) return;
   std::array<int64_t, K> inner{};
-  if (sh.empty()) {
+  if (s.nd == 0) {
     std::array<int64_t, K> zero{};
     f(zero, int64_t(1), inner);
     return;
   }
-  GV_CHECK(sh.size() <= 16, ShapeError, "strided loop: at most 16 axes, got {}", shape.size());
-  const int nd = (int)sh.size();
-  for (size_t k = 0; k < K; ++k) inner[k] = st[k][nd - 1];
-  const int64_t total = shape_numel(sh), len = sh[nd - 1];
-  parallel_for(total, 1, [&](int64_t b, int64_t e) {
-    // multi-index of b
-    int64_t idx[16] = {0};
-    int64_t r = b;
-    for (int d = nd - 1; d >= 0; --d) {
-      idx[d] = r % sh[d];
-      r /= sh[d];
-    }
+  const int nd = s.nd;
+  for (size_t k = 0; k < K; ++k) inner[k] = s.strides[k][nd - 1];
+  const int64_t len = s.shape[nd - 1];
+  parallel_for(s.numel, 1, [&](int64_t b, int64_t e) {
+    int64_t idx[kMaxDims] = {0}, first[K];
+    offsets_of<int(K)>(s, b, first, idx);
     std::array<int64_t, K> base{};  // offset of the outer axes (all but the last)
-    for (int d = 0; d < nd - 1; ++d)
-      for (size_t k = 0; k < K; ++k) base[k] += idx[d] * st[k][d];
+    for (size_t k = 0; k < K; ++k) base[k] = first[k] - idx[nd - 1] * inner[k];
     int64_t pos = b;
     while (pos < e) {
       int64_t i0 = idx[nd - 1], n = std::min(len - i0, e - pos);
@@ -86,13 +67,33 @@ void strided_for(Shape shape, std::array<Shape, K> strides, F&& f) {
       idx[nd - 1] = 0;
       // carry into the outer axes
       for (int d = nd - 2; d >= 0; --d) {
-        for (size_t k = 0; k < K; ++k) base[k] += st[k][d];
-        if (++idx[d] < sh[d]) break;
-        for (size_t k = 0; k < K; ++k) base[k] -= st[k][d] * sh[d];
+        for (size_t k = 0; k < K; ++k) base[k] += s.strides[k][d];
+        if (++idx[d] < s.shape[d]) break;
+        for (size_t k = 0; k < K; ++k) base[k] -= s.strides[k][d] * s.shape[d];
         idx[d] = 0;
       }
     }
   });
+}
+
+template <size_t K, class F>
+void strided_for(const Shape& shape, const std::array<Shape, K>& strides, F&& f) {
+  const int64_t* sp[K];
+  for (size_t k = 0; k < K; ++k) sp[k] = strides[k].data();
+  const StridedSpace<int(K)> s = make_space<int(K)>((int)shape.size(), shape.data(), sp);
+  GV_CHECK(!s.too_many_axes, ShapeError, "strided loop: at most {} axes after merging, got shape {}", kMaxDims,
+           shape_str(shape));
+  strided_for<K>(s, std::forward<F>(f));
+}
+
+// The same over TensorRefs of one shape (the first operand's).
+template <size_t K, class F>
+void strided_for(const std::array<const TensorRef*, K>& ops, F&& f) {
+  const int64_t* sp[K];
+  for (size_t k = 0; k < K; ++k) sp[k] = ops[k]->strides;
+  const StridedSpace<int(K)> s = make_space<int(K)>(ops[0]->ndim, ops[0]->shape, sp);
+  GV_CHECK(!s.too_many_axes, ShapeError, "strided loop: at most {} axes after merging", kMaxDims);
+  strided_for<K>(s, std::forward<F>(f));
 }
 
 // Strides of `t` seen through a broadcast to `shape` (0 on broadcast and new leading axes).

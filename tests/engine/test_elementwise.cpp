@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
 #include "tests/test_util.h"
@@ -556,5 +557,52 @@ TEST_CASE("element-wise ops, forward and backward, give the same bits on every I
         CAPTURE(i);  // the op's index in GV_UNARY_OPS (x2: forward, backward), then GV_BINARY_OPS (x2)
         CHECK(by_isa[0][i] == by_isa[p][i]);
       }
+  }
+}
+
+// ---- the backend seam (engine/backend.h, engine/strided.h) ----------------------------------------
+TEST_CASE("tensor_ref: shape, strides and broadcast strides as a kernel sees them") {
+  Tensor t = Tensor::zeros({3, 1, 4});
+  TensorRef r = tensor_ref(t);
+  CHECK(r.ndim == 3);
+  CHECK(r.shape[0] == 3);
+  CHECK(r.strides[0] == 4);
+  CHECK(r.strides[1] == 0);  // a size-1 axis reads as broadcast
+  CHECK(r.strides[2] == 1);
+  CHECK(r.data == t.raw_data());
+  TensorRef b = tensor_ref(t, {2, 3, 5, 4});
+  CHECK(b.ndim == 4);
+  CHECK(b.strides[0] == 0);  // a new leading axis
+  CHECK(b.strides[1] == 4);
+  CHECK(b.strides[2] == 0);
+  CHECK(b.shape[2] == 5);
+  CHECK(has(error_of<ShapeError>([&] { tensor_ref(t, {4}); }), "does not broadcast"));
+}
+
+TEST_CASE("strided space: contiguous axes merge, broadcast and size-1 axes fold, empty stays empty") {
+  const int64_t shape[3] = {2, 3, 4};
+  const int64_t contiguous[3] = {12, 4, 1}, bcast[3] = {0, 0, 1}, transposed[3] = {1, 2, 6};
+  const int64_t* ops[2] = {contiguous, bcast};
+  StridedSpace<2> s = make_space<2>(3, shape, ops);
+  CHECK(s.nd == 2);  // (2,3) merge for both (the broadcast one has stride 0 there), then 4
+  CHECK(s.numel == 24);
+  const int64_t* one[1] = {contiguous};
+  CHECK(make_space<1>(3, shape, one).nd == 1);
+  const int64_t* tr[1] = {transposed};
+  StridedSpace<1> t = make_space<1>(3, shape, tr);
+  CHECK(t.nd == 3);
+  int64_t offs[1], idx[kMaxDims];
+  offsets_of<1>(t, 23, offs, idx);  // element (1, 2, 3)
+  CHECK(offs[0] == 1 * 1 + 2 * 2 + 3 * 6);
+  const int64_t zero_shape[2] = {3, 0};
+  CHECK(make_space<1>(2, zero_shape, one).empty);
+}
+
+TEST_CASE("backend_for: a device without a backend is refused with the op and the device") {
+  CHECK(std::string(backend_for(Device::cpu(), "add").name()) == "cpu");
+  if (!cuda_available()) {
+    const std::string e = error_of<DeviceError>([] { backend_for(Device::cuda(0), "add"); });
+    CHECK(has(e, "add"));
+    CHECK(has(e, "cuda:0"));
   }
 }

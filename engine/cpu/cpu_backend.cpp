@@ -1,0 +1,121 @@
+// cpu_backend.cpp: the CPU backend of engine/backend.h. The element-wise kernels walk their
+// TensorRefs with cpu::strided_for (engine/cpu/loops.h over engine/strided.h); the arithmetic is
+// the functors of engine/functors.h, the same structs the CUDA kernels instantiate. Contiguous
+// runs go through cpu::isa_call, so they vectorize for AVX-512 or AVX2 when the CPU has them.
+#include "engine/backend.h"
+#include "engine/cpu/isa_call.h"
+#include "engine/cpu/loops.h"
+
+namespace gv {
+namespace {
+
+template <class F>
+void call_unary(UnaryOp op, F&& f) {
+  switch (op) {
+#define GV_CASE(name, Fn) case UnaryOp::name: f.template operator()<Fn>(); break;
+    GV_UNARY_OPS(GV_CASE)
+#undef GV_CASE
+  }
+}
+template <class F>
+void call_binary(BinaryOp op, F&& f) {
+  switch (op) {
+#define GV_CASE(name, Fn) case BinaryOp::name: f.template operator()<Fn>(); break;
+    GV_BINARY_OPS(GV_CASE)
+#undef GV_CASE
+  }
+}
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void unary(UnaryOp op, const TensorRef& out, const TensorRef& x, double a, double b) override {
+    cpu::dispatch_float(x.dtype, unary_op_name(op), [&]<class T>() {
+      const T* px = x.ptr<T>();
+      T* py = out.ptr<T>();
+      const T ta = T(a), tb = T(b);
+      call_unary(op, [&]<class F>() {
+        cpu::strided_for<2>({&out, &x}, [&](auto o, int64_t n, auto in) {
+          T* d = py + o[0];
+          const T* s = px + o[1];
+          if (in[0] == 1 && in[1] == 1)
+            cpu::isa_call([&] {
+              for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(s[i], ta, tb);
+            });
+          else
+            for (int64_t i = 0; i < n; ++i) d[i * in[0]] = F::template f<T>(s[i * in[1]], ta, tb);
+        });
+      });
+    });
+  }
+
+  void unary_backward(UnaryOp op, const TensorRef& gx, const TensorRef& x, const TensorRef& y, const TensorRef& gout,
+                      double a, double b) override {
+    cpu::dispatch_float(x.dtype, unary_op_name(op), [&]<class T>() {
+      const T *px = x.ptr<T>(), *py = y.ptr<T>(), *pg = gout.ptr<T>();
+      T* pd = gx.ptr<T>();
+      const T ta = T(a), tb = T(b);
+      call_unary(op, [&]<class F>() {
+        cpu::strided_for<4>({&gx, &x, &y, &gout}, [&](auto o, int64_t n, auto in) {
+          T* d = pd + o[0];
+          const T *xs = px + o[1], *ys = py + o[2], *gs = pg + o[3];
+          if (in[0] == 1 && in[1] == 1 && in[2] == 1 && in[3] == 1)
+            cpu::isa_call([&] {
+              for (int64_t i = 0; i < n; ++i) d[i] = gs[i] * F::template df<T>(xs[i], ys[i], ta, tb);
+            });
+          else
+            for (int64_t i = 0; i < n; ++i)
+              d[i * in[0]] = gs[i * in[3]] * F::template df<T>(xs[i * in[1]], ys[i * in[2]], ta, tb);
+        });
+      });
+    });
+  }
+
+  void binary(BinaryOp op, const TensorRef& out, const TensorRef& a, const TensorRef& b) override {
+    cpu::dispatch_all(a.dtype, binary_op_name(op), [&]<class T>() {
+      const T *pa = a.ptr<T>(), *pb = b.ptr<T>();
+      T* po = out.ptr<T>();
+      call_binary(op, [&]<class F>() {
+        cpu::strided_for<3>({&out, &a, &b}, [&](auto o, int64_t n, auto in) {
+          T* d = po + o[0];
+          const T *x = pa + o[1], *y = pb + o[2];
+          if (in[0] == 1 && in[1] == 1 && in[2] == 1)
+            cpu::isa_call([&] {
+              for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y[i]);
+            });
+          else if (in[0] == 1 && in[1] == 1 && in[2] == 0)
+            cpu::isa_call([&] {
+              const T y0 = y[0];
+              for (int64_t i = 0; i < n; ++i) d[i] = F::template f<T>(x[i], y0);
+            });
+          else
+            for (int64_t i = 0; i < n; ++i) d[i * in[0]] = F::template f<T>(x[i * in[1]], y[i * in[2]]);
+        });
+      });
+    });
+  }
+
+  void where(const TensorRef& out, const TensorRef& cond, const TensorRef& a, const TensorRef& b) override {
+    cpu::dispatch_all(a.dtype, "where", [&]<class T>() {
+      cpu::dispatch_all(cond.dtype, "where", [&]<class C>() {
+        const C* pc = cond.ptr<C>();
+        const T *pa = a.ptr<T>(), *pb = b.ptr<T>();
+        T* po = out.ptr<T>();
+        cpu::strided_for<4>({&out, &cond, &a, &b}, [&](auto o, int64_t n, auto in) {
+          for (int64_t i = 0; i < n; ++i)
+            po[o[0] + i * in[0]] = pc[o[1] + i * in[1]] != C(0) ? pa[o[2] + i * in[2]] : pb[o[3] + i * in[3]];
+        });
+      });
+    });
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend b;
+  return b;
+}
+
+}  // namespace gv
