@@ -69,6 +69,17 @@ class CudaBackend final : public Backend {
   void where(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef&) override {
     GV_THROW(DeviceError, "where: not implemented on cuda yet");
   }
+  void gemm(const GemmArgs& g) override { GV_THROW(DeviceError, "{}: not implemented on cuda yet", g.op); }
+  void conv_forward(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, const void*, void*) override {
+    GV_THROW(DeviceError, "conv2d: not implemented on cuda yet");
+  }
+  void conv_backward_input(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, const void*,
+                           void*) override {
+    GV_THROW(DeviceError, "conv2d_backward_input / conv_transpose2d: not implemented on cuda yet");
+  }
+  void conv_backward_weight(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, void*) override {
+    GV_THROW(DeviceError, "conv2d_backward_weight: not implemented on cuda yet");
+  }
 
  private:
   int device_;

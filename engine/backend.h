@@ -11,11 +11,13 @@
 //
 // A new op gets a front end and, if no existing kernel family computes it, a method here that
 // every backend implements. A new backend implements this interface and is returned by
-// backend_for. The element-wise family is behind the seam now; reductions, matmul and
-// convolutions, indexing and copies still dispatch inside their op files (docs/engine.md).
+// backend_for. The element-wise family, the GEMM (matmul, linear) and the convolutions are behind
+// the seam now; reductions, indexing and copies still dispatch inside their op files
+// (docs/engine.md).
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
+#include "engine/ops.h"
 #include "engine/strided.h"
 #include "engine/tensor.h"
 
@@ -25,6 +27,32 @@ namespace gv {
 // broadcast and new leading axes).
 TensorRef tensor_ref(const Tensor& t);
 TensorRef tensor_ref(const Tensor& t, const Shape& shape);
+
+// C (M, N) = alpha op(A) op(B) + beta C (engine/gemm.h's contract): A and B through row and column
+// element strides, C row-major with leading dimension ldc; beta == 0 never reads C.
+struct GemmArgs {
+  const char* op;  // the op that asks, for messages
+  DType dtype;
+  int64_t M, N, K;
+  double alpha, beta;
+  const void* a;
+  int64_t rsa, csa;
+  const void* b;
+  int64_t rsb, csb;
+  void* c;
+  int64_t ldc;
+};
+
+// One 2-D convolution seen from the im2col side (engine/cpu/conv.cpp): the image (C, H, W), the
+// kernel (kh, kw), the grid of kernel positions (Ho, Wo), and the stride, padding and dilation.
+// For conv2d the image is the input; for conv_transpose2d it is the output.
+struct ConvGeom {
+  int64_t C, H, W, kh, kw, Ho, Wo;
+  Conv2dParams p;
+  int64_t K() const { return C * kh * kw; }
+  int64_t L() const { return Ho * Wo; }
+  int64_t HW() const { return H * W; }
+};
 
 class Backend {
  public:
@@ -41,6 +69,19 @@ class Backend {
   virtual void binary(BinaryOp op, const TensorRef& out, const TensorRef& a, const TensorRef& b) = 0;
   // out = cond != 0 ? a : b
   virtual void where(const TensorRef& out, const TensorRef& cond, const TensorRef& a, const TensorRef& b) = 0;
+
+  // The one GEMM (float32 or float64).
+  virtual void gemm(const GemmArgs& g) = 0;
+
+  // Convolutions over contiguous (N, C, H, W) images, weights (O, C*kh*kw): out (N, O, Ho, Wo)
+  // = conv(x) + bias (bias may be null); gx (N, C, H, W) = the adjoint of conv applied to gout,
+  // plus init[c] per channel (init may be null); gw (O, C*kh*kw) = the weight gradient.
+  virtual void conv_forward(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* w,
+                            const void* bias, void* out) = 0;
+  virtual void conv_backward_input(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* gout,
+                                   const void* w, const void* init, void* gx) = 0;
+  virtual void conv_backward_weight(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x,
+                                    const void* gout, void* gw) = 0;
 };
 
 Backend& cpu_backend();

@@ -16,32 +16,17 @@
 #include <climits>
 #include <cstring>
 
+#include "engine/cpu/conv_kernels.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/gemm.h"
-#include "engine/ops.h"
 
 namespace gv {
 
-int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  GV_CHECK(stride >= 1, ValueError, "conv_out_size: stride must be >= 1, got {}", stride);
-  int64_t span = in + 2 * pad - dil * (k - 1) - 1;  // floor division: a negative span gives <= 0
-  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
-}
-
 namespace {
 
-// ---- geometry ---------------------------------------------------------------------------------
-// One convolution seen from the im2col side: the image (C,H,W), the kernel (kh,kw) and the grid of
-// kernel positions (Ho,Wo). For conv2d the image is the input; for conv_transpose2d it is the
-// output.
-struct Geom {
-  int64_t C, H, W, kh, kw, Ho, Wo;
-  Conv2dParams p;
-  int64_t K() const { return C * kh * kw; }  // rows of col
-  int64_t L() const { return Ho * Wo; }      // columns of col per image
-  int64_t HW() const { return H * W; }
-};
+// ---- geometry ----------------------------------------------------------------------------------
+using Geom = ConvGeom;  // engine/backend.h: the image (C,H,W), kernel (kh,kw), positions (Ho,Wo)
 
 // The output columns [lo, hi) whose input column ow*stride + off falls inside [0, in).
 struct Range {
@@ -249,174 +234,30 @@ void conv_backward_weight(const T* x, const T* gout, T* gw, int64_t N, int64_t O
   }
 }
 
-// ---- argument checks --------------------------------------------------------------------------
-void check_tensor(const Tensor& t, const char* op, const char* what) {
-  GV_CHECK(t.defined(), ValueError, "{}: {} is an undefined tensor", op, what);
-  GV_CHECK(t.device().is_cpu(), DeviceError, "{}: not implemented on {} yet ({} is {})", op,
-           t.device().str(), what, t.str());
-  GV_CHECK(is_floating(t.dtype()), DTypeError, "{}: needs float32 or float64 tensors, {} is {}", op,
-           what, t.str());
-}
-
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* an,
-                      const char* bn) {
-  GV_CHECK(a.dtype() == b.dtype(), DTypeError, "{}: {} is {} but {} is {}", op, an, a.str(), bn,
-           b.str());
-}
-
-void check_rank4(const Shape& s, const char* op, const char* what, const char* layout) {
-  GV_CHECK(s.size() == 4, ShapeError, "{}: {} must be 4-D {}, got shape {}", op, what, layout,
-           shape_str(s));
-}
-
-void check_params(const Conv2dParams& p, const char* op) {
-  GV_CHECK(p.stride_h >= 1 && p.stride_w >= 1, ValueError, "{}: stride must be >= 1, got ({}, {})",
-           op, p.stride_h, p.stride_w);
-  GV_CHECK(p.dil_h >= 1 && p.dil_w >= 1, ValueError, "{}: dilation must be >= 1, got ({}, {})", op,
-           p.dil_h, p.dil_w);
-  GV_CHECK(p.pad_h >= 0 && p.pad_w >= 0, ValueError, "{}: padding must be >= 0, got ({}, {})", op,
-           p.pad_h, p.pad_w);
-}
-
-// The geometry of conv2d on x_shape (N,C,H,W) with w_shape (O,C,kh,kw); checks that they fit.
-Geom conv_geom(const Shape& x, const Shape& w, const Conv2dParams& p, const char* op) {
-  check_rank4(x, op, "input", "(N,C,H,W)");
-  check_rank4(w, op, "weight", "(O,C,kh,kw)");
-  check_params(p, op);
-  GV_CHECK(x[1] == w[1], ShapeError, "{}: input {} has {} channels but weight {} expects {}", op,
-           shape_str(x), x[1], shape_str(w), w[1]);
-  GV_CHECK(w[2] >= 1 && w[3] >= 1, ShapeError, "{}: weight {} has an empty kernel", op,
-           shape_str(w));
-  Geom g{x[1], x[2], x[3], w[2], w[3], 0, 0, p};
-  g.Ho = conv_out_size(g.H, g.kh, p.stride_h, p.pad_h, p.dil_h);
-  g.Wo = conv_out_size(g.W, g.kw, p.stride_w, p.pad_w, p.dil_w);
-  GV_CHECK(
-      g.Ho >= 1 && g.Wo >= 1, ShapeError,
-      "{}: input {} is too small for weight {} with stride ({}, {}), padding ({}, {}), dilation "
-      "({}, {}): the output would be {}x{}",
-      op, shape_str(x), shape_str(w), p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w,
-      g.Ho, g.Wo);
-  return g;
-}
-
-void check_bias(const Tensor& bias, int64_t O, const Tensor& w, const char* op) {
-  GV_CHECK(bias.dim() == 1 && bias.size(0) == O, ShapeError,
-           "{}: bias {} does not match weight {} (expects [{}])", op, shape_str(bias.shape()),
-           shape_str(w.shape()), O);
-}
-
-// gout must be (N,O,Ho,Wo) for the conv2d of x_shape with w_shape.
-void check_gout(const Shape& gout, const Shape& x, const Shape& w, const Geom& g, const char* op) {
-  check_rank4(gout, op, "gout", "(N,O,Ho,Wo)");
-  Shape want{x[0], w[0], g.Ho, g.Wo};
-  GV_CHECK(gout == want, ShapeError,
-           "{}: gout {} does not match the output {} of conv2d of input {} with weight {}", op,
-           shape_str(gout), shape_str(want), shape_str(x), shape_str(w));
-}
-
 }  // namespace
 
-// ---- the ops ----------------------------------------------------------------------------------
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
-  const char* op = "conv2d";
-  check_tensor(x, op, "input");
-  check_tensor(w, op, "weight");
-  check_same_dtype(x, w, op, "input", "weight");
-  const Geom g = conv_geom(x.shape(), w.shape(), p, op);
-  const int64_t N = x.size(0), O = w.size(0);
-  if (bias.defined()) {
-    check_tensor(bias, op, "bias");
-    check_same_dtype(x, bias, op, "input", "bias");
-    check_bias(bias, O, w, op);
-  }
-  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
-  Tensor out = Tensor::empty({N, O, g.Ho, g.Wo}, x.dtype());
-  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
-    conv_forward<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
-                    out.data<T>(), N, O, g);
+namespace cpu {
+
+void conv_forward(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,
+                  void* out) {
+  dispatch_float(dt, "conv2d", [&]<class T>() {
+    gv::conv_forward<T>(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
+                        static_cast<T*>(out), N, O, g);
   });
-  return out;
+}
+void conv_backward_input(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* gout, const void* w,
+                         const void* init, void* gx) {
+  dispatch_float(dt, "conv2d_backward_input", [&]<class T>() {
+    gv::conv_backward_input<T>(static_cast<const T*>(gout), static_cast<const T*>(w), static_cast<const T*>(init),
+                               static_cast<T*>(gx), N, O, g);
+  });
+}
+void conv_backward_weight(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* gout,
+                          void* gw) {
+  dispatch_float(dt, "conv2d_backward_weight", [&]<class T>() {
+    gv::conv_backward_weight<T>(static_cast<const T*>(x), static_cast<const T*>(gout), static_cast<T*>(gw), N, O, g);
+  });
 }
 
-Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x_shape,
-                             const Conv2dParams& p) {
-  const char* op = "conv2d_backward_input";
-  check_tensor(gout, op, "gout");
-  check_tensor(w, op, "weight");
-  check_same_dtype(gout, w, op, "gout", "weight");
-  const Geom g = conv_geom(x_shape, w.shape(), p, op);
-  check_gout(gout.shape(), x_shape, w.shape(), g, op);
-  Tensor gc = gout.contiguous(), wc = w.contiguous();
-  Tensor gx = Tensor::empty(x_shape, gout.dtype());
-  cpu::dispatch_float(gout.dtype(), op, [&]<class T>() {
-    conv_backward_input<T>(gc.data<T>(), wc.data<T>(), nullptr, gx.data<T>(), x_shape[0], w.size(0),
-                           g);
-  });
-  return gx;
-}
-
-Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gout, const Shape& w_shape,
-                              const Conv2dParams& p) {
-  const char* op = "conv2d_backward_weight";
-  check_tensor(x, op, "input");
-  check_tensor(gout, op, "gout");
-  check_same_dtype(x, gout, op, "input", "gout");
-  const Geom g = conv_geom(x.shape(), w_shape, p, op);
-  check_gout(gout.shape(), x.shape(), w_shape, g, op);
-  Tensor xc = x.contiguous(), gc = gout.contiguous();
-  Tensor gw = Tensor::empty(w_shape, x.dtype());
-  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
-    conv_backward_weight<T>(xc.data<T>(), gc.data<T>(), gw.data<T>(), x.size(0), w_shape[0], g);
-  });
-  return gw;
-}
-
-// x (N,C,H,W), w (C,O,kh,kw), bias (O) or undefined -> (N,O,Ho,Wo). In im2col terms the output
-// (O,Ho,Wo) is the image and x's (H,W) grid is the set of kernel positions; w viewed as (C,
-// O*kh*kw) plays the conv2d weight (O,K) with C in the role of conv2d's output channels.
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
-                        int64_t out_pad_h, int64_t out_pad_w) {
-  const char* op = "conv_transpose2d";
-  check_tensor(x, op, "input");
-  check_tensor(w, op, "weight");
-  check_same_dtype(x, w, op, "input", "weight");
-  check_rank4(x.shape(), op, "input", "(N,C,H,W)");
-  check_rank4(w.shape(), op, "weight", "(C,O,kh,kw)");
-  check_params(p, op);
-  GV_CHECK(x.size(1) == w.size(0), ShapeError,
-           "{}: input {} has {} channels but weight {} expects {}", op, shape_str(x.shape()),
-           x.size(1), shape_str(w.shape()), w.size(0));
-  GV_CHECK(w.size(2) >= 1 && w.size(3) >= 1, ShapeError, "{}: weight {} has an empty kernel", op,
-           shape_str(w.shape()));
-  GV_CHECK(out_pad_h >= 0 && out_pad_w >= 0 && (out_pad_h < p.stride_h || out_pad_h < p.dil_h) &&
-               (out_pad_w < p.stride_w || out_pad_w < p.dil_w),
-           ValueError,
-           "{}: output padding ({}, {}) must be >= 0 and smaller than either stride ({}, {}) or "
-           "dilation ({}, {})",
-           op, out_pad_h, out_pad_w, p.stride_h, p.stride_w, p.dil_h, p.dil_w);
-  const int64_t N = x.size(0), C = x.size(1), O = w.size(1), kh = w.size(2), kw = w.size(3);
-  const int64_t Ho =
-      (x.size(2) - 1) * p.stride_h - 2 * p.pad_h + p.dil_h * (kh - 1) + out_pad_h + 1;
-  const int64_t Wo =
-      (x.size(3) - 1) * p.stride_w - 2 * p.pad_w + p.dil_w * (kw - 1) + out_pad_w + 1;
-  GV_CHECK(
-      Ho >= 1 && Wo >= 1, ShapeError,
-      "{}: input {} with weight {}, stride ({}, {}), padding ({}, {}) gives an empty output {}x{}",
-      op, shape_str(x.shape()), shape_str(w.shape()), p.stride_h, p.stride_w, p.pad_h, p.pad_w, Ho,
-      Wo);
-  if (bias.defined()) {
-    check_tensor(bias, op, "bias");
-    check_same_dtype(x, bias, op, "input", "bias");
-    check_bias(bias, O, w, op);
-  }
-  const Geom g{O, Ho, Wo, kh, kw, x.size(2), x.size(3), p};
-  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
-  Tensor out = Tensor::empty({N, O, Ho, Wo}, x.dtype());
-  cpu::dispatch_float(x.dtype(), op, [&]<class T>() {
-    conv_backward_input<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
-                           out.data<T>(), N, C, g);
-  });
-  return out;
-}
-
+}  // namespace cpu
 }  // namespace gv

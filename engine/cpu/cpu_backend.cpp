@@ -3,8 +3,10 @@
 // the functors of engine/functors.h, the same structs the CUDA kernels instantiate. Contiguous
 // runs go through cpu::isa_call, so they vectorize for AVX-512 or AVX2 when the CPU has them.
 #include "engine/backend.h"
+#include "engine/cpu/conv_kernels.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
+#include "engine/gemm.h"
 
 namespace gv {
 namespace {
@@ -108,6 +110,26 @@ class CpuBackend final : public Backend {
         });
       });
     });
+  }
+
+  void gemm(const GemmArgs& g) override {
+    cpu::dispatch_float(g.dtype, g.op, [&]<class T>() {
+      gv::gemm<T>(g.M, g.N, g.K, T(g.alpha), static_cast<const T*>(g.a), g.rsa, g.csa, static_cast<const T*>(g.b),
+                  g.rsb, g.csb, T(g.beta), static_cast<T*>(g.c), g.ldc);
+    });
+  }
+
+  void conv_forward(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,
+                    void* out) override {
+    cpu::conv_forward(dt, g, N, O, x, w, bias, out);
+  }
+  void conv_backward_input(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* gout, const void* w,
+                           const void* init, void* gx) override {
+    cpu::conv_backward_input(dt, g, N, O, gout, w, init, gx);
+  }
+  void conv_backward_weight(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* gout,
+                            void* gw) override {
+    cpu::conv_backward_weight(dt, g, N, O, x, gout, gw);
   }
 };
 
