@@ -69,6 +69,10 @@ class CudaBackend final : public Backend {
   void where(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef&) override {
     GV_THROW(DeviceError, "where: not implemented on cuda yet");
   }
+  void reduce(ReduceOp op, const TensorRef&, const TensorRef&, const bool*) override {
+    GV_THROW(DeviceError, "{}: not implemented on cuda yet",
+             op == ReduceOp::sum ? "sum" : op == ReduceOp::max ? "max" : "argmax");
+  }
   void gemm(const GemmArgs& g) override { GV_THROW(DeviceError, "{}: not implemented on cuda yet", g.op); }
   void conv_forward(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, const void*, void*) override {
     GV_THROW(DeviceError, "conv2d: not implemented on cuda yet");

@@ -11,9 +11,9 @@
 //
 // A new op gets a front end and, if no existing kernel family computes it, a method here that
 // every backend implements. A new backend implements this interface and is returned by
-// backend_for. The element-wise family, the GEMM (matmul, linear) and the convolutions are behind
-// the seam now; reductions, indexing and copies still dispatch inside their op files
-// (docs/engine.md).
+// backend_for. The element-wise family, the reductions, the GEMM (matmul, linear) and the
+// convolutions are behind the seam now; indexing, copies and random fills still dispatch inside
+// their own files (docs/engine.md).
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
@@ -43,6 +43,8 @@ struct GemmArgs {
   int64_t ldc;
 };
 
+enum class ReduceOp { sum, max, argmax };  // argmax writes int64 indices
+
 // One 2-D convolution seen from the im2col side (engine/cpu/conv.cpp): the image (C, H, W), the
 // kernel (kh, kw), the grid of kernel positions (Ho, Wo), and the stride, padding and dilation.
 // For conv2d the image is the input; for conv_transpose2d it is the output.
@@ -69,6 +71,11 @@ class Backend {
   virtual void binary(BinaryOp op, const TensorRef& out, const TensorRef& a, const TensorRef& b) = 0;
   // out = cond != 0 ? a : b
   virtual void where(const TensorRef& out, const TensorRef& cond, const TensorRef& a, const TensorRef& b) = 0;
+
+  // out (x's rank, the reduced axes of size 1) = the reduction of x over the axes marked in
+  // reduced[0..x.ndim): sums accumulate in double; max and argmax let NaN win; argmax takes the
+  // first maximum (the index counts within the reduced block, row-major).
+  virtual void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) = 0;
 
   // The one GEMM (float32 or float64).
   virtual void gemm(const GemmArgs& g) = 0;

@@ -13,7 +13,7 @@
 
 namespace gv {
 
-inline constexpr int kMaxDims = 16;
+inline constexpr int kMaxDims = 32;  // axes of a TensorRef (more than any model here needs)
 
 // A kernel's view of one operand: where element [0,...,0] is, its dtype, and its shape and element
 // strides (0 along a broadcast axis). Plain data, the same on the host and on a GPU.

@@ -6,6 +6,7 @@
 #include "engine/cpu/conv_kernels.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/reduce_kernels.h"
 #include "engine/gemm.h"
 
 namespace gv {
@@ -110,6 +111,10 @@ class CpuBackend final : public Backend {
         });
       });
     });
+  }
+
+  void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) override {
+    cpu::reduce(op, out, x, reduced);
   }
 
   void gemm(const GemmArgs& g) override {

@@ -1,51 +1,34 @@
-// reduce.cpp: reductions over any set of axes (sum, mean, max, argmax), and the ones composed
-// from them (logsumexp, softmax, log_softmax, sum_to). Float sums accumulate in double.
+// reduce.cpp: the CPU backend's reductions over any set of axes (sum, max, argmax), on TensorRefs;
+// called by CpuBackend (engine/cpu/cpu_backend.cpp). Float sums accumulate in double, each output
+// in a fixed order, so results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
-#include "engine/ops.h"
+#include "engine/cpu/reduce_kernels.h"
 
 namespace gv {
 namespace {
 
-// Sorted, unique, non-negative axes; empty means all axes.
-std::vector<int64_t> norm_axes(const Tensor& x, const Axes& axes, const char* op) {
-  std::vector<bool> on(x.dim(), axes.empty());
-  for (int64_t a : axes) {
-    int64_t d = x.norm_axis(a, op);
-    GV_CHECK(!on[d], IndexError, "{}: axis {} given twice in {}", op, a, shape_str(axes));
-    on[d] = true;
-  }
-  std::vector<int64_t> r;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (on[d]) r.push_back(d);
-  return r;
-}
-
 struct ReducePlan {
-  Shape out_shape;           // with or without the reduced axes, as keepdim says
   Shape kept_shape, kept_x;  // kept axes: sizes and x's strides
   Shape red_shape, red_x;    // reduced axes: sizes and x's strides
   int64_t red_numel = 1;
 };
 
-ReducePlan plan(const Tensor& x, const std::vector<int64_t>& red, bool keepdim) {
+// The kept and reduced axes of x (reduced[d] marks the reduced ones).
+ReducePlan plan(const TensorRef& x, const bool* reduced) {
   ReducePlan p;
-  std::vector<bool> on(x.dim(), false);
-  for (int64_t d : red) on[d] = true;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (on[d]) {
-      p.red_shape.push_back(x.shape()[d]);
-      p.red_x.push_back(x.strides()[d]);
-      p.red_numel *= x.shape()[d];
-      if (keepdim) p.out_shape.push_back(1);
+  for (int d = 0; d < x.ndim; ++d) {
+    if (reduced[d]) {
+      p.red_shape.push_back(x.shape[d]);
+      p.red_x.push_back(x.strides[d]);
+      p.red_numel *= x.shape[d];
     } else {
-      p.kept_shape.push_back(x.shape()[d]);
-      p.kept_x.push_back(x.strides()[d]);
-      p.out_shape.push_back(x.shape()[d]);
+      p.kept_shape.push_back(x.shape[d]);
+      p.kept_x.push_back(x.strides[d]);
     }
   }
   return p;
@@ -54,8 +37,8 @@ ReducePlan plan(const Tensor& x, const std::vector<int64_t>& red, bool keepdim) 
 // For each output element o (row-major over the kept axes): out[o] = fin(fold over the reduced
 // elements of x of acc = step(acc, v, j)), j the linear index within the reduced block.
 template <class T, class Acc, class O, class Step, class Fin>
-void reduce_loop(const Tensor& x, const ReducePlan& p, O* out, Acc init, Step step, Fin fin) {
-  const T* px = x.data<T>();
+void reduce_loop(const TensorRef& x, const ReducePlan& p, O* out, Acc init, Step step, Fin fin) {
+  const T* px = x.ptr<T>();
   const int64_t nout = shape_numel(p.kept_shape);
   Shape kept_strides = contiguous_strides(p.kept_shape);
   // the reduced axes walked by the inner loop; size-1 axes add nothing. Checked here, outside the
@@ -65,8 +48,7 @@ void reduce_loop(const Tensor& x, const ReducePlan& p, O* out, Acc init, Step st
     if (p.red_shape[d] != 1) { rs.push_back(p.red_shape[d]); rx.push_back(p.red_x[d]); }
   if (rs.empty()) { rs = {1}; rx = {0}; }
   const int nd = (int)rs.size();
-  GV_CHECK(nd <= 16, ShapeError, "reduce: at most 16 reduced axes of size > 1, got {} (shape {})", nd,
-           shape_str(x.shape()));
+  GV_CHECK(nd <= 16, ShapeError, "reduce: at most 16 reduced axes of size > 1, got {}", nd);
   cpu::parallel_for(nout, std::max<int64_t>(p.red_numel, 1), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       int64_t base = 0, r = o;
@@ -101,16 +83,20 @@ template <class T> using acc_t = std::conditional_t<std::is_floating_point_v<T>,
 // contiguous memory (vectorized), where the general loop walks one element at a time. The order
 // of the double-precision accumulation is fixed (it does not depend on the thread count).
 template <class T>
-bool sum_contiguous(const Tensor& x, const std::vector<int64_t>& red, T* out) {
-  if (!x.is_contiguous() || x.numel() == 0) return false;
-  std::vector<bool> on(x.dim(), false);
-  for (int64_t d : red) on[d] = true;
+bool sum_contiguous(const TensorRef& x, const bool* on, T* out) {
+  int64_t expect = 1, numel = 1;
+  for (int d = x.ndim - 1; d >= 0; --d) {
+    if (x.shape[d] != 1 && x.strides[d] != expect) return false;
+    expect *= x.shape[d];
+    numel *= x.shape[d];
+  }
+  if (numel == 0) return false;
   std::vector<int64_t> sizes;
   std::vector<bool> reduced;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (x.shape()[d] == 1) continue;
-    if (!reduced.empty() && reduced.back() == on[d]) sizes.back() *= x.shape()[d];
-    else sizes.push_back(x.shape()[d]), reduced.push_back(on[d]);
+  for (int d = 0; d < x.ndim; ++d) {
+    if (x.shape[d] == 1) continue;
+    if (!reduced.empty() && reduced.back() == on[d]) sizes.back() *= x.shape[d];
+    else sizes.push_back(x.shape[d]), reduced.push_back(on[d]);
   }
   // pad to the form (A, R, K, S, ...) with A, K kept and R, S reduced: (k0, r, k1, s)
   int64_t k0 = 1, r = 1, k1 = 1, s = 1;
@@ -120,7 +106,7 @@ bool sum_contiguous(const Tensor& x, const std::vector<int64_t>& red, T* out) {
   if (i < sizes.size() && !reduced[i]) k1 = sizes[i++];
   if (i < sizes.size() && reduced[i]) s = sizes[i++];
   if (i != sizes.size() || (k0 > 1 && k1 > 1 && s > 1)) return false;  // (K, R, K, R): not one of ours
-  const T* px = x.data<T>();
+  const T* px = x.ptr<T>();
   if (k1 == 1) {
     // (K, R): out[a] = sum of the contiguous run a (r * s elements)
     const int64_t n = r * s;
@@ -169,98 +155,51 @@ bool sum_contiguous(const Tensor& x, const std::vector<int64_t>& red, T* out) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
-  GV_CHECK(x.device().is_cpu(), DeviceError, "sum: not implemented on {} yet", x.device().str());
-  std::vector<int64_t> red = norm_axes(x, axes, "sum");
-  ReducePlan p = plan(x, red, keepdim);
-  Tensor out = Tensor::empty(p.out_shape, x.dtype());
-  if (is_floating(x.dtype())) {
-    bool done = cpu::dispatch_float(x.dtype(), "sum", [&]<class T>() { return sum_contiguous<T>(x, red, out.data<T>()); });
-    if (done) return out;
+namespace cpu {
+
+void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) {
+  const ReducePlan p = plan(x, reduced);
+  switch (op) {
+    case ReduceOp::sum:
+      if (is_floating(x.dtype) &&
+          dispatch_float(x.dtype, "sum", [&]<class T>() { return sum_contiguous<T>(x, reduced, out.ptr<T>()); }))
+        return;
+      dispatch_all(x.dtype, "sum", [&]<class T>() {
+        using A = acc_t<T>;
+        reduce_loop<T, A>(x, p, out.ptr<T>(), A(0), [](A a, T v, int64_t) { return a + A(v); },
+                          [](A a) { return T(a); });
+      });
+      return;
+    case ReduceOp::max:
+      dispatch_all(x.dtype, "max", [&]<class T>() {
+        T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                        : std::numeric_limits<T>::lowest();
+        // NaN wins: once seen it stays
+        reduce_loop<T, T>(x, p, out.ptr<T>(), lowest,
+                          [](T a, T v, int64_t) {
+                            if (a != a) return a;
+                            return (v > a || v != v) ? v : a;
+                          },
+                          [](T a) { return a; });
+      });
+      return;
+    case ReduceOp::argmax:
+      dispatch_all(x.dtype, "argmax", [&]<class T>() {
+        struct A {
+          T v;
+          int64_t i;
+        };
+        reduce_loop<T, A>(x, p, out.ptr<int64_t>(), A{T(0), -1},
+                          [](A a, T v, int64_t j) {
+                            // first max on ties; NaN wins as in max(): the first NaN is the answer
+                            if (a.i >= 0 && a.v != a.v) return a;
+                            return (a.i < 0 || v > a.v || v != v) ? A{v, j} : a;
+                          },
+                          [](A a) { return a.i; });
+      });
+      return;
   }
-  cpu::dispatch_all(x.dtype(), "sum", [&]<class T>() {
-    using A = acc_t<T>;
-    reduce_loop<T, A>(x, p, out.data<T>(), A(0), [](A a, T v, int64_t) { return a + A(v); },
-                      [](A a) { return T(a); });
-  });
-  return out;
 }
 
-Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
-  GV_CHECK(is_floating(x.dtype()), DTypeError, "mean: needs a float tensor, got {}", x.str());
-  ReducePlan p = plan(x, norm_axes(x, axes, "mean"), keepdim);
-  GV_CHECK(p.red_numel > 0, ShapeError, "mean: reducing an empty axis of shape {}", shape_str(x.shape()));
-  return div(sum(x, axes, keepdim), double(p.red_numel));
-}
-
-Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
-  GV_CHECK(x.device().is_cpu(), DeviceError, "max: not implemented on {} yet", x.device().str());
-  ReducePlan p = plan(x, norm_axes(x, axes, "max"), keepdim);
-  GV_CHECK(p.red_numel > 0, ShapeError, "max: reducing an empty axis of shape {}", shape_str(x.shape()));
-  Tensor out = Tensor::empty(p.out_shape, x.dtype());
-  cpu::dispatch_all(x.dtype(), "max", [&]<class T>() {
-    T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                    : std::numeric_limits<T>::lowest();
-    // NaN wins: once seen it stays
-    reduce_loop<T, T>(x, p, out.data<T>(), lowest,
-                      [](T a, T v, int64_t) {
-                        if (a != a) return a;
-                        return (v > a || v != v) ? v : a;
-                      },
-                      [](T a) { return a; });
-  });
-  return out;
-}
-
-Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
-  GV_CHECK(x.device().is_cpu(), DeviceError, "argmax: not implemented on {} yet", x.device().str());
-  int64_t ax = x.norm_axis(axis, "argmax");
-  ReducePlan p = plan(x, {ax}, keepdim);
-  GV_CHECK(p.red_numel > 0, ShapeError, "argmax: empty axis {} of shape {}", axis, shape_str(x.shape()));
-  Tensor out = Tensor::empty(p.out_shape, DType::i64);
-  cpu::dispatch_all(x.dtype(), "argmax", [&]<class T>() {
-    struct A { T v; int64_t i; };
-    reduce_loop<T, A>(x, p, out.data<int64_t>(), A{T(0), -1},
-                      [](A a, T v, int64_t j) {
-                        // first max on ties; NaN wins as in max(): the first NaN is the answer
-                        if (a.i >= 0 && a.v != a.v) return a;
-                        return (a.i < 0 || v > a.v || v != v) ? A{v, j} : a;
-                      },
-                      [](A a) { return a.i; });
-  });
-  return out;
-}
-
-// log sum exp(x) = m + log sum exp(x - m), m the max (taken as 0 where it is infinite).
-Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
-  GV_CHECK(is_floating(x.dtype()), DTypeError, "logsumexp: needs a float tensor, got {}", x.str());
-  Tensor m = max(x, axes, true);
-  Tensor mf = where(eq(abs(m), Tensor::scalar(INFINITY, m.dtype())), Tensor::scalar(0, m.dtype()), m);
-  Tensor r = add(log(sum(exp(sub(x, mf)), axes, true)), mf);
-  if (keepdim) return r;
-  ReducePlan p = plan(x, norm_axes(x, axes, "logsumexp"), false);
-  return r.reshape(p.out_shape);
-}
-
-Tensor log_softmax(const Tensor& x, int64_t axis) {
-  return sub(x, logsumexp(x, {axis}, true));
-}
-Tensor softmax(const Tensor& x, int64_t axis) { return exp(log_softmax(x, axis)); }
-
-Tensor sum_to(const Tensor& x, const Shape& shape) {
-  if (x.shape() == shape) return x;
-  GV_CHECK((int64_t)shape.size() <= x.dim(), ShapeError, "sum_to: cannot sum shape {} to {}",
-           shape_str(x.shape()), shape_str(shape));
-  int64_t lead = x.dim() - (int64_t)shape.size();
-  Axes axes;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d < lead) { axes.push_back(d); continue; }
-    int64_t want = shape[d - lead];
-    if (want == 1 && x.shape()[d] != 1) axes.push_back(d);
-    else GV_CHECK(want == x.shape()[d], ShapeError, "sum_to: cannot sum shape {} to {}",
-                  shape_str(x.shape()), shape_str(shape));
-  }
-  return sum(x, axes, true).reshape(shape);
-}
-
+}  // namespace cpu
 }  // namespace gv
