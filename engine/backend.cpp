@@ -40,6 +40,13 @@ bool contiguous_ref(const TensorRef& r) {
   return true;
 }
 
+// a stride-0 axis of size > 1
+bool broadcast_ref(const TensorRef& r) {
+  for (int d = 0; d < r.ndim; ++d)
+    if (r.strides[d] == 0 && r.shape[d] > 1) return true;
+  return false;
+}
+
 int64_t ref_numel(const TensorRef& r) {
   int64_t n = 1;
   for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
@@ -72,6 +79,24 @@ class CudaBackend final : public Backend {
   void reduce(ReduceOp op, const TensorRef&, const TensorRef&, const bool*) override {
     GV_THROW(DeviceError, "{}: not implemented on cuda yet",
              op == ReduceOp::sum ? "sum" : op == ReduceOp::max ? "max" : "argmax");
+  }
+  // whole contiguous copies of one dtype, as the engine has supported on CUDA so far
+  void copy(const TensorRef& dst, const TensorRef& src) override {
+    GV_CHECK(dst.dtype == src.dtype && contiguous_ref(dst) && contiguous_ref(src) && !broadcast_ref(src), DeviceError,
+             "copy_: on cuda only whole contiguous copies of one dtype are supported yet ({} <- {})",
+             dtype_name(dst.dtype), dtype_name(src.dtype));
+    if (dst.data != src.data)
+      cuda::copy_on_device(dst.data, src.data, size_t(ref_numel(dst)) * dtype_size(dst.dtype), device_);
+  }
+  void fill(const TensorRef&, double) override { GV_THROW(DeviceError, "fill_: no cuda kernel yet"); }
+  void gather(const TensorRef&, const TensorRef&, const TensorRef&, int) override {
+    GV_THROW(DeviceError, "gather: not implemented on cuda yet");
+  }
+  void scatter_add(const TensorRef&, const TensorRef&, const TensorRef&, int) override {
+    GV_THROW(DeviceError, "scatter_add: not implemented on cuda yet");
+  }
+  void one_hot(const TensorRef&, const TensorRef&, int64_t) override {
+    GV_THROW(DeviceError, "one_hot: not implemented on cuda yet");
   }
   void gemm(const GemmArgs& g) override { GV_THROW(DeviceError, "{}: not implemented on cuda yet", g.op); }
   void conv_forward(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, const void*, void*) override {

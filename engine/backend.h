@@ -11,9 +11,9 @@
 //
 // A new op gets a front end and, if no existing kernel family computes it, a method here that
 // every backend implements. A new backend implements this interface and is returned by
-// backend_for. The element-wise family, the reductions, the GEMM (matmul, linear) and the
-// convolutions are behind the seam now; indexing, copies and random fills still dispatch inside
-// their own files (docs/engine.md).
+// backend_for. Every op of engine/ops.h and Tensor's copies and fills go through it; only the
+// random fills of engine/random.cpp and the host-device transfers of Tensor::to still run their
+// own code (docs/engine.md).
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
@@ -76,6 +76,18 @@ class Backend {
   // reduced[0..x.ndim): sums accumulate in double; max and argmax let NaN win; argmax takes the
   // first maximum (the index counts within the reduced block, row-major).
   virtual void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) = 0;
+
+  // Moving values. dst = src converted to dst's dtype (src has dst's shape, stride 0 where
+  // broadcast; they do not overlap); dst = value.
+  virtual void copy(const TensorRef& dst, const TensorRef& src) = 0;
+  virtual void fill(const TensorRef& dst, double value) = 0;
+  // out (contiguous, index's shape) = x at index[p] along the axis; an out-of-range index value is
+  // an IndexError naming its position.
+  virtual void gather(const TensorRef& out, const TensorRef& x, const TensorRef& index, int axis) = 0;
+  // out (zeros of x's shape) += src at index[p] along the axis, in index order.
+  virtual void scatter_add(const TensorRef& out, const TensorRef& index, const TensorRef& src, int axis) = 0;
+  // out (contiguous zeros, index's shape + (classes)): out[p][index[p]] = 1.
+  virtual void one_hot(const TensorRef& out, const TensorRef& index, int64_t classes) = 0;
 
   // The one GEMM (float32 or float64).
   virtual void gemm(const GemmArgs& g) = 0;

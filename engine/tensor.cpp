@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "engine/backend.h"
 #include "engine/cpu/loops.h"
 #include "engine/cuda/cuda_backend.h"
 
@@ -362,29 +363,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
   Shape b = broadcast_shapes(shape_, src.shape(), "copy_");
   GV_CHECK(b == shape_, ShapeError, "copy_: cannot copy a tensor of shape {} into one of shape {}",
            shape_str(src.shape()), shape_str(shape_));
-  if (!device().is_cpu() || !src.device().is_cpu()) {
-    Tensor s = src.device() == device() ? src : src.to(device());
-    GV_CHECK(s.shape() == shape_ && s.dtype() == dtype_ && s.is_contiguous() && is_contiguous(),
-             DeviceError, "copy_: on {} only whole contiguous copies of one dtype are supported yet ({} <- {})",
-             device().str(), str(), src.str());
-    if (!s.same_storage(*this) || s.offset() != offset_)
-      cuda::copy_on_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype_), device().index);
-    return *this;
+  if (src.device() != device()) return copy_(src.to(device()));  // one transfer, then on the device
+  if (src.same_storage(*this)) {
+    if (src.device().is_cuda() && src.offset() == offset_ && src.strides() == strides_ && src.dtype() == dtype_)
+      return *this;                      // the same view: nothing to do
+    return copy_(src.clone());           // overlapping views: copy via a temporary
   }
-  if (src.same_storage(*this)) return copy_(src.clone());  // overlapping views: copy via a temporary
-  Shape sst = cpu::broadcast_strides(src, shape_);
-  cpu::dispatch_all(dtype_, "copy_", [&]<class D>() {
-    cpu::dispatch_all(src.dtype(), "copy_", [&]<class S>() {
-      D* d = data<D>();
-      const S* s = src.data<S>();
-      cpu::strided_for<2>(shape_, {strides_, sst}, [&](auto o, int64_t n, auto in) {
-        if (in[0] == 1 && in[1] == 1)
-          for (int64_t i = 0; i < n; ++i) d[o[0] + i] = D(s[o[1] + i]);
-        else
-          for (int64_t i = 0; i < n; ++i) d[o[0] + i * in[0]] = D(s[o[1] + i * in[1]]);
-      });
-    });
-  });
+  if (numel() > 0) backend_for(device(), "copy_").copy(tensor_ref(*this), tensor_ref(src, shape_));
   return *this;
 }
 
@@ -392,13 +377,7 @@ Tensor& Tensor::fill_(double value) {
   GV_CHECK(defined(), ValueError, "fill_: undefined tensor");
   check_writable(*this, "fill_");
   if (!device().is_cpu()) return copy_(full(shape_, value, dtype_, Device::cpu()));
-  cpu::dispatch_all(dtype_, "fill_", [&]<class T>() {
-    T* d = data<T>();
-    T v = T(value);
-    cpu::strided_for<1>(shape_, {strides_}, [&](auto o, int64_t n, auto in) {
-      for (int64_t i = 0; i < n; ++i) d[o[0] + i * in[0]] = v;
-    });
-  });
+  if (numel() > 0) backend_for(device(), "fill_").fill(tensor_ref(*this), value);
   return *this;
 }
 

@@ -4,6 +4,7 @@
 // runs go through cpu::isa_call, so they vectorize for AVX-512 or AVX2 when the CPU has them.
 #include "engine/backend.h"
 #include "engine/cpu/conv_kernels.h"
+#include "engine/cpu/index_kernels.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/reduce_kernels.h"
@@ -115,6 +116,18 @@ class CpuBackend final : public Backend {
 
   void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) override {
     cpu::reduce(op, out, x, reduced);
+  }
+
+  void copy(const TensorRef& dst, const TensorRef& src) override { cpu::copy(dst, src); }
+  void fill(const TensorRef& dst, double value) override { cpu::fill(dst, value); }
+  void gather(const TensorRef& out, const TensorRef& x, const TensorRef& index, int axis) override {
+    cpu::gather(out, x, index, axis);
+  }
+  void scatter_add(const TensorRef& out, const TensorRef& index, const TensorRef& src, int axis) override {
+    cpu::scatter_add(out, index, src, axis);
+  }
+  void one_hot(const TensorRef& out, const TensorRef& index, int64_t classes) override {
+    cpu::one_hot(out, index, classes);
   }
 
   void gemm(const GemmArgs& g) override {

@@ -1,144 +1,114 @@
-// index.cpp: joining and splitting along an axis, gather / scatter_add by an int64 index, one_hot.
+// index.cpp: the CPU backend's kernels that move values by an index or by strides: gather,
+// scatter_add, one_hot, the strided copy with dtype conversion and fill. Called by CpuBackend.
+#include "engine/cpu/index_kernels.h"
+
+#include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
-#include "engine/ops.h"
 
-namespace gv {
-
-Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
-  GV_CHECK(!xs.empty(), ValueError, "concat: no tensors given");
-  const Tensor& x0 = xs[0];
-  int64_t ax = x0.norm_axis(axis, "concat");
-  Shape shape = x0.shape();
-  int64_t total = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    const Tensor& x = xs[i];
-    GV_CHECK(x.dtype() == x0.dtype() && x.device() == x0.device(), DTypeError,
-             "concat: tensor {} is {} but tensor 0 is {}", i, x.str(), x0.str());
-    bool fits = x.dim() == x0.dim();
-    for (int64_t d = 0; fits && d < x.dim(); ++d) fits = d == ax || x.shape()[d] == shape[d];
-    GV_CHECK(fits, ShapeError, "concat: tensor {} of shape {} does not fit tensor 0 of shape {} along axis {}", i,
-             shape_str(x.shape()), shape_str(shape), axis);
-    total += x.shape()[ax];
-  }
-  shape[ax] = total;
-  Tensor out = Tensor::empty(shape, x0.dtype(), x0.device());
-  int64_t off = 0;
-  for (const Tensor& x : xs) {
-    int64_t n = x.shape()[ax];
-    out.slice(ax, off, off + n).copy_(x);
-    off += n;
-  }
-  return out;
-}
-
-std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis) {
-  int64_t ax = x.norm_axis(axis, "split");
-  int64_t total = 0;
-  for (int64_t s : sizes) {
-    GV_CHECK(s >= 0, ValueError, "split: negative size in {}", shape_str(sizes));
-    total += s;
-  }
-  GV_CHECK(total == x.shape()[ax], ShapeError, "split: sizes {} add up to {} but axis {} of shape {} has {}",
-           shape_str(sizes), total, axis, shape_str(x.shape()), x.shape()[ax]);
-  std::vector<Tensor> out;
-  int64_t off = 0;
-  for (int64_t s : sizes) {
-    out.push_back(x.slice(ax, off, off + s));
-    off += s;
-  }
-  return out;
-}
-
-std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis) {
-  GV_CHECK(n > 0, ValueError, "chunk: number of chunks must be positive, got {}", n);
-  int64_t len = x.size(axis), step = (len + n - 1) / n;
-  std::vector<int64_t> sizes;
-  for (int64_t off = 0; off < len; off += step) sizes.push_back(std::min(step, len - off));
-  if (sizes.empty()) sizes.push_back(0);
-  return split(x, sizes, axis);
-}
-
+namespace gv::cpu {
 namespace {
 
-// Checks for gather/scatter_add: index is int64 with x's rank and fits x off the axis.
-void check_index(const Tensor& x_like, const Shape& xshape, int64_t ax, const Tensor& index, const char* op) {
-  GV_CHECK(index.dtype() == DType::i64, DTypeError, "{}: index must be int64, got {}", op, index.str());
-  GV_CHECK(index.dim() == (int64_t)xshape.size(), ShapeError, "{}: index of shape {} and input of shape {} differ in rank",
-           op, shape_str(index.shape()), shape_str(xshape));
-  for (int64_t d = 0; d < index.dim(); ++d)
-    GV_CHECK(d == ax || index.shape()[d] <= xshape[d], ShapeError,
-             "{}: index of shape {} is larger than input of shape {} on axis {}", op, shape_str(index.shape()),
-             shape_str(xshape), d);
-  GV_CHECK(x_like.device().is_cpu() && index.device().is_cpu(), DeviceError, "{}: not implemented on CUDA yet", op);
+int64_t ref_numel(const TensorRef& r) {
+  int64_t n = 1;
+  for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
+  return n;
 }
 
-// f(position p in index (row-major), offset into x-shaped strides xs with index[p] on the axis)
+// f(p, c) for every position p of index (row-major) with its multi-index c.
 template <class F>
-void for_each_index(const Tensor& index, const Shape& xshape, const Shape& xs, int64_t ax, const char* op, F&& f) {
-  Tensor idx = index.contiguous();
-  const int64_t* pi = idx.data<int64_t>();
-  const int64_t n = idx.numel(), nd = idx.dim();
-  Shape st = contiguous_strides(idx.shape());
+void for_each_position(const TensorRef& index, F&& f) {
+  const int64_t n = ref_numel(index);
+  int64_t c[kMaxDims] = {0};
   for (int64_t p = 0; p < n; ++p) {
-    int64_t v = pi[p];
-    GV_CHECK(v >= 0 && v < xshape[ax], IndexError, "{}: index value {} at position {} is out of range [0, {}) on axis {}",
-             op, v, p, xshape[ax], ax);
-    int64_t off = 0, r = p;
-    for (int64_t d = 0; d < nd; ++d) {
-      int64_t c = r / st[d];
-      r %= st[d];
-      off += (d == ax ? v : c) * xs[d];
+    f(p, c);
+    for (int d = index.ndim - 1; d >= 0; --d) {
+      if (++c[d] < index.shape[d]) break;
+      c[d] = 0;
     }
-    f(p, off);
   }
+}
+
+int64_t at(const TensorRef& r, const int64_t* c) {
+  int64_t off = 0;
+  for (int d = 0; d < r.ndim; ++d) off += c[d] * r.strides[d];
+  return off;
+}
+
+// The index value at c, checked against [0, extent) on the axis.
+int64_t index_value(const TensorRef& index, const int64_t* c, int64_t p, int64_t extent, int axis, const char* op) {
+  const int64_t v = index.ptr<int64_t>()[at(index, c)];
+  GV_CHECK(v >= 0 && v < extent, IndexError, "{}: index value {} at position {} is out of range [0, {}) on axis {}",
+           op, v, p, extent, axis);
+  return v;
+}
+
+// The offset in t of the element at c with the axis coordinate replaced by v.
+int64_t at_axis(const TensorRef& t, const int64_t* c, int axis, int64_t v) {
+  int64_t off = 0;
+  for (int d = 0; d < t.ndim; ++d) off += (d == axis ? v : c[d]) * t.strides[d];
+  return off;
 }
 
 }  // namespace
 
-Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
-  int64_t ax = x.norm_axis(axis, "gather");
-  check_index(x, x.shape(), ax, index, "gather");
-  Tensor out = Tensor::empty(index.shape(), x.dtype());
-  cpu::dispatch_all(x.dtype(), "gather", [&]<class T>() {
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-    for_each_index(index, x.shape(), x.strides(), ax, "gather", [&](int64_t p, int64_t off) { po[p] = px[off]; });
+void gather(const TensorRef& out, const TensorRef& x, const TensorRef& index, int axis) {
+  dispatch_all(x.dtype, "gather", [&]<class T>() {
+    const T* px = x.ptr<T>();
+    T* po = out.ptr<T>();  // contiguous, index's shape
+    for_each_position(index, [&](int64_t p, const int64_t* c) {
+      po[p] = px[at_axis(x, c, axis, index_value(index, c, p, x.shape[axis], axis, "gather"))];
+    });
   });
-  return out;
 }
 
-Tensor scatter_add(const Shape& shape, int64_t axis, const Tensor& index, const Tensor& src) {
-  GV_CHECK(src.shape() == index.shape(), ShapeError, "scatter_add: src of shape {} and index of shape {} differ",
-           shape_str(src.shape()), shape_str(index.shape()));
-  Tensor out = Tensor::zeros(shape, src.dtype());
-  int64_t ax = out.norm_axis(axis, "scatter_add");
-  check_index(src, shape, ax, index, "scatter_add");
-  cpu::dispatch_all(src.dtype(), "scatter_add", [&]<class T>() {
-    Tensor s = src.contiguous();
-    const T* ps = s.data<T>();
-    T* po = out.data<T>();
-    for_each_index(index, shape, out.strides(), ax, "scatter_add", [&](int64_t p, int64_t off) { po[off] += ps[p]; });
+// One pass in index order: each sum is formed in a fixed order.
+void scatter_add(const TensorRef& out, const TensorRef& index, const TensorRef& src, int axis) {
+  dispatch_all(src.dtype, "scatter_add", [&]<class T>() {
+    const T* ps = src.ptr<T>();
+    T* po = out.ptr<T>();
+    for_each_position(index, [&](int64_t p, const int64_t* c) {
+      po[at_axis(out, c, axis, index_value(index, c, p, out.shape[axis], axis, "scatter_add"))] += ps[at(src, c)];
+    });
   });
-  return out;
 }
 
-Tensor one_hot(const Tensor& index, int64_t num_classes, DType dtype) {
-  GV_CHECK(index.dtype() == DType::i64, DTypeError, "one_hot: index must be int64, got {}", index.str());
-  GV_CHECK(num_classes > 0, ValueError, "one_hot: num_classes must be positive, got {}", num_classes);
-  Shape shape = index.shape();
-  shape.push_back(num_classes);
-  Tensor out = Tensor::zeros(shape, dtype);
-  Tensor idx = index.contiguous();
-  const int64_t* pi = idx.data<int64_t>();
-  cpu::dispatch_all(dtype, "one_hot", [&]<class T>() {
-    T* po = out.data<T>();
-    for (int64_t p = 0; p < idx.numel(); ++p) {
-      GV_CHECK(pi[p] >= 0 && pi[p] < num_classes, IndexError,
-               "one_hot: index value {} at position {} is out of range [0, {})", pi[p], p, num_classes);
-      po[p * num_classes + pi[p]] = T(1);
-    }
+void one_hot(const TensorRef& out, const TensorRef& index, int64_t classes) {
+  dispatch_all(out.dtype, "one_hot", [&]<class T>() {
+    T* po = out.ptr<T>();  // contiguous zeros, index's shape + (classes)
+    for_each_position(index, [&](int64_t p, const int64_t* c) {
+      const int64_t v = index.ptr<int64_t>()[at(index, c)];
+      GV_CHECK(v >= 0 && v < classes, IndexError, "one_hot: index value {} at position {} is out of range [0, {})", v,
+               p, classes);
+      po[p * classes + v] = T(1);
+    });
   });
-  return out;
 }
 
-}  // namespace gv
+void copy(const TensorRef& dst, const TensorRef& src) {
+  dispatch_all(dst.dtype, "copy_", [&]<class D>() {
+    dispatch_all(src.dtype, "copy_", [&]<class S>() {
+      D* d = dst.ptr<D>();
+      const S* s = src.ptr<S>();
+      strided_for<2>({&dst, &src}, [&](auto o, int64_t n, auto in) {
+        if (in[0] == 1 && in[1] == 1)
+          isa_call([&] {
+            for (int64_t i = 0; i < n; ++i) d[o[0] + i] = D(s[o[1] + i]);
+          });
+        else
+          for (int64_t i = 0; i < n; ++i) d[o[0] + i * in[0]] = D(s[o[1] + i * in[1]]);
+      });
+    });
+  });
+}
+
+void fill(const TensorRef& dst, double value) {
+  dispatch_all(dst.dtype, "fill_", [&]<class T>() {
+    T* d = dst.ptr<T>();
+    const T v = T(value);
+    strided_for<1>({&dst}, [&](auto o, int64_t n, auto in) {
+      for (int64_t i = 0; i < n; ++i) d[o[0] + i * in[0]] = v;
+    });
+  });
+}
+
+}  // namespace gv::cpu
