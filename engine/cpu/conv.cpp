@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "engine/cpu/conv_kernels.h"
+#include "engine/cpu/gemm_kernel.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/gemm.h"
@@ -27,18 +29,6 @@ namespace {
 
 // ---- geometry ----------------------------------------------------------------------------------
 using Geom = ConvGeom;  // engine/backend.h: the image (C,H,W), kernel (kh,kw), positions (Ho,Wo)
-
-// The output columns [lo, hi) whose input column ow*stride + off falls inside [0, in).
-struct Range {
-  int64_t lo, hi;
-};
-Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
-  int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-  int64_t hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
-  lo = std::min(lo, out);
-  hi = std::clamp(hi, lo, out);
-  return {lo, hi};
-}
 
 // ---- the GEMM ---------------------------------------------------------------------------------
 // C (M,N) = op(A) @ op(B) (+ C when accumulate); A is stored (M,K) or, transposed, (K,M); B alike.
@@ -57,81 +47,88 @@ void prep_loop(int64_t n, int64_t cost, F&& f) {
 }
 
 // ---- im2col / col2im --------------------------------------------------------------------------
-// One row of col for one image: dst (Ho,Wo) <- plane (H,W) seen through kernel tap (ki,kj).
-template <class T>
-inline void im2col_row(const T* plane, T* dst, const Geom& g, int64_t ki, int64_t kj) {
+// The padded plane: one image channel copied into a zero-bordered (Hp, Wp) buffer that covers
+// every input position any kernel tap reads, so that col row (ki, kj) is a plain gather
+// col[l] = padded[ki*dh*Wp + kj*dw + tab[l]] with tab[l] = oh*sh*Wp + ow*sw: no bounds checks, and
+// a loop the AVX-512 and AVX2 paths turn into vector gathers.
+struct Padded {
+  int64_t Hp, Wp;
+  std::vector<int32_t> tab;  // (Ho*Wo) offsets of the tap (0, 0) in the padded plane
+};
+Padded padded_geometry(const Geom& g) {
   const Conv2dParams& p = g.p;
-  const int64_t off_w = kj * p.dil_w - p.pad_w;
-  const Range r = valid_range(off_w, p.stride_w, g.W, g.Wo);
-  for (int64_t oh = 0; oh < g.Ho; ++oh) {
-    T* d = dst + oh * g.Wo;
-    const int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dil_h;
-    if (ih < 0 || ih >= g.H) {
-      std::fill(d, d + g.Wo, T(0));
-      continue;
-    }
-    const T* row = plane + ih * g.W;
-    std::fill(d, d + r.lo, T(0));
-    if (p.stride_w == 1)
-      std::copy(row + r.lo + off_w, row + r.hi + off_w, d + r.lo);
-    else
-      for (int64_t ow = r.lo; ow < r.hi; ++ow) d[ow] = row[ow * p.stride_w + off_w];
-    std::fill(d + r.hi, d + g.Wo, T(0));
+  Padded pd;
+  pd.Hp = std::max<int64_t>((g.Ho - 1) * p.stride_h + (g.kh - 1) * p.dil_h + 1, p.pad_h + g.H);
+  pd.Wp = std::max<int64_t>((g.Wo - 1) * p.stride_w + (g.kw - 1) * p.dil_w + 1, p.pad_w + g.W);
+  GV_CHECK(pd.Hp * pd.Wp < (int64_t(1) << 31), ShapeError, "conv2d: a padded plane of {}x{} is too large", pd.Hp,
+           pd.Wp);
+  pd.tab.resize(size_t(g.L()));
+  for (int64_t oh = 0; oh < g.Ho; ++oh)
+    for (int64_t ow = 0; ow < g.Wo; ++ow)
+      pd.tab[size_t(oh * g.Wo + ow)] = int32_t(oh * p.stride_h * pd.Wp + ow * p.stride_w);
+  return pd;
+}
+
+// plane (H, W) -> buf (Hp, Wp): the values at (pad_h, pad_w), `border` around them.
+template <class T>
+void fill_padded(const T* plane, const Geom& g, const Padded& pd, T border, T* buf) {
+  const int64_t ph = g.p.pad_h, pw = g.p.pad_w;
+  std::fill(buf, buf + pd.Hp * pd.Wp, border);
+  for (int64_t h = 0; h < g.H && h + ph < pd.Hp; ++h) {
+    const int64_t w1 = std::min(g.W, pd.Wp - pw);
+    std::copy(plane + h * g.W, plane + h * g.W + w1, buf + (h + ph) * pd.Wp + pw);
   }
 }
 
-// x (m,C,H,W) -> col (K, m*L). Row k of image n lands at col + (k*m + n)*L.
+// x (m,C,H,W) -> col (K, m*L). Row k of image n lands at col + (k*m + n)*L. Each (image, channel)
+// is padded once and serves its kh*kw rows; one thread writes each row.
 template <class T>
 void im2col(const T* x, int64_t m, const Geom& g, T* col) {
-  const int64_t K = g.K(), L = g.L();
-  prep_loop(K * m, L, [&](int64_t b, int64_t e) {
-    cpu::isa_call([&] {
-      for (int64_t r = b; r < e; ++r) {
-        const int64_t k = r / m, n = r % m;
-        const int64_t c = k / (g.kh * g.kw), ki = (k / g.kw) % g.kh, kj = k % g.kw;
-        im2col_row(x + (n * g.C + c) * g.HW(), col + r * L, g, ki, kj);
-      }
-    });
+  const int64_t L = g.L(), taps = g.kh * g.kw;
+  const Padded pd = padded_geometry(g);
+  const int32_t* tab = pd.tab.data();
+  const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
+  prep_loop(m * g.C, taps * L, [&](int64_t b, int64_t e) {
+    std::vector<T> buf(size_t(pd.Hp * pd.Wp));
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t n = r / g.C, c = r % g.C;
+      fill_padded(x + (n * g.C + c) * g.HW(), g, pd, T(0), buf.data());
+      for (int64_t ki = 0; ki < g.kh; ++ki)
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const T* src = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
+          T* dst = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
+          kn.gather(src, tab, L, dst);
+        }
+    }
   });
 }
 
-// Adds the col rows of channel c of image n (kh*kw rows of (Ho,Wo)) into plane (H,W).
-template <class T>
-inline void col2im_plane(const T* col, int64_t m, int64_t n, int64_t c, const Geom& g, T* plane) {
-  const Conv2dParams& p = g.p;
-  const int64_t L = g.L();
-  for (int64_t ki = 0; ki < g.kh; ++ki)
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      const int64_t k = (c * g.kh + ki) * g.kw + kj;
-      const T* src = col + (k * m + n) * L;
-      const int64_t off_w = kj * p.dil_w - p.pad_w;
-      const Range r = valid_range(off_w, p.stride_w, g.W, g.Wo);
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dil_h;
-        if (ih < 0 || ih >= g.H) continue;
-        T* row = plane + ih * g.W;
-        const T* s = src + oh * g.Wo;
-        if (p.stride_w == 1)
-          for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow + off_w] += s[ow];
-        else
-          for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow * p.stride_w + off_w] += s[ow];
-      }
-    }
-}
-
-// col (K, m*L) -> img (m,C,H,W): each plane starts at init[c] (or 0) and sums its col entries.
-// One thread owns each plane, so there are no races and the summation order is fixed.
+// col (K, m*L) -> img (m,C,H,W): each plane starts at init[c] (or 0) and sums its col entries,
+// tap by tap in (ki, kj) order and position by position, in a padded buffer (the sums that land in
+// the padding are dropped). One thread owns each plane: no races, a fixed order.
 template <class T>
 void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
-  prep_loop(m * g.C, g.kh * g.kw * g.L(), [&](int64_t b, int64_t e) {
-    cpu::isa_call([&] {
-      for (int64_t r = b; r < e; ++r) {
-        const int64_t n = r / g.C, c = r % g.C;
-        T* plane = img + r * g.HW();
-        std::fill(plane, plane + g.HW(), init ? init[c] : T(0));
-        col2im_plane(col, m, n, c, g, plane);
-      }
-    });
+  const int64_t L = g.L();
+  const Padded pd = padded_geometry(g);
+  const int32_t* tab = pd.tab.data();
+  const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
+  prep_loop(m * g.C, g.kh * g.kw * L, [&](int64_t b, int64_t e) {
+    std::vector<T> buf(size_t(pd.Hp * pd.Wp));
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t n = r / g.C, c = r % g.C;
+      const T start = init ? init[c] : T(0);
+      std::fill(buf.begin(), buf.end(), start);
+      for (int64_t ki = 0; ki < g.kh; ++ki)
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          T* dst = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
+          const T* src = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
+          kn.scatter_add(src, tab, L, dst);
+        }
+      T* plane = img + r * g.HW();
+      for (int64_t h = 0; h < g.H; ++h)
+        std::copy(buf.data() + (h + g.p.pad_h) * pd.Wp + g.p.pad_w,
+                  buf.data() + (h + g.p.pad_h) * pd.Wp + g.p.pad_w + g.W, plane + h * g.W);
+    }
   });
 }
 

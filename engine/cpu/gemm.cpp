@@ -82,6 +82,19 @@ const cpu::GemmKernel<T>& kernel_for(Isa isa) {
   }
 }
 
+}  // namespace
+
+namespace cpu {
+template <class T>
+const GemmKernel<T>& active_kernel() {
+  return kernel_for<T>(active_isa());
+}
+template const GemmKernel<float>& active_kernel<float>();
+template const GemmKernel<double>& active_kernel<double>();
+}  // namespace cpu
+
+namespace {
+
 // ---- packing ------------------------------------------------------------------------------------
 // A (mc x kc, strides rs, cs) -> panels of MR rows: dst[p*kc*MR + k*MR + i], zero past mc.
 template <class T, int MR>
