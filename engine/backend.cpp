@@ -98,6 +98,16 @@ class CudaBackend final : public Backend {
   void one_hot(const TensorRef&, const TensorRef&, int64_t) override {
     GV_THROW(DeviceError, "one_hot: not implemented on cuda yet");
   }
+  // the draws are made by the CPU backend and copied for now (engine/random.cpp)
+  void random_uniform(const TensorRef&, uint64_t, uint64_t, double, double) override {
+    GV_THROW(DeviceError, "uniform: no cuda Philox kernel yet");
+  }
+  void random_normal(const TensorRef&, uint64_t, uint64_t, double, double) override {
+    GV_THROW(DeviceError, "normal: no cuda Philox kernel yet");
+  }
+  void random_bernoulli(const TensorRef&, const TensorRef&, uint64_t, uint64_t) override {
+    GV_THROW(DeviceError, "bernoulli: no cuda Philox kernel yet");
+  }
   void gemm(const GemmArgs& g) override { GV_THROW(DeviceError, "{}: not implemented on cuda yet", g.op); }
   void conv_forward(DType, const ConvGeom&, int64_t, int64_t, const void*, const void*, const void*, void*) override {
     GV_THROW(DeviceError, "conv2d: not implemented on cuda yet");

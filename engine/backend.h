@@ -11,9 +11,9 @@
 //
 // A new op gets a front end and, if no existing kernel family computes it, a method here that
 // every backend implements. A new backend implements this interface and is returned by
-// backend_for. Every op of engine/ops.h and Tensor's copies and fills go through it; only the
-// random fills of engine/random.cpp and the host-device transfers of Tensor::to still run their
-// own code (docs/engine.md).
+// backend_for. Every op of engine/ops.h, Tensor's copies and fills, and the random draws go
+// through it; only the host-device transfers of Tensor::to call engine/cuda directly
+// (docs/engine.md).
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
@@ -88,6 +88,13 @@ class Backend {
   virtual void scatter_add(const TensorRef& out, const TensorRef& index, const TensorRef& src, int axis) = 0;
   // out (contiguous zeros, index's shape + (classes)): out[p][index[p]] = 1.
   virtual void one_hot(const TensorRef& out, const TensorRef& index, int64_t classes) = 0;
+
+  // Random fills of a contiguous float out, engine/random.cpp's contract: element i from the
+  // Philox blocks start, start + 1, ... under `seed`. bernoulli: 1 where u <= p[i] (p already
+  // checked to lie in [0, 1]).
+  virtual void random_uniform(const TensorRef& out, uint64_t seed, uint64_t start, double lo, double hi) = 0;
+  virtual void random_normal(const TensorRef& out, uint64_t seed, uint64_t start, double mean, double std) = 0;
+  virtual void random_bernoulli(const TensorRef& out, const TensorRef& p, uint64_t seed, uint64_t start) = 0;
 
   // The one GEMM (float32 or float64).
   virtual void gemm(const GemmArgs& g) = 0;

@@ -8,15 +8,18 @@
 //                (Box-Muller: the even element takes the cosine, the odd one the sine),
 //   - randperm:  Fisher-Yates step k uses the 64-bit word pair (2*(k%2), 2*(k%2)+1) of block
 //                start + k/2, so it reserves ceil((n-1)/2) blocks.
-// So every value is a pure function of (seed, counter, element index): the loops below split the
-// blocks across OpenMP threads and the result is the same at any thread count.
-// CUDA outputs are generated here and copied with .to(device): the same numbers by construction.
+// So every value is a pure function of (seed, counter, element index). The front ends below
+// reserve the blocks and hand the fill to the backend (engine/backend.h; the CPU's kernels are
+// engine/cpu/random.cpp, which split the blocks across threads: the same result at any thread
+// count). Until the CUDA backend has its Philox kernel, CUDA draws are made by the CPU backend and
+// copied with .to(device): the same numbers by construction.
 #include "engine/random.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
+#include "engine/backend.h"
 #include "engine/cpu/loops.h"
 
 namespace gv {
@@ -30,39 +33,7 @@ std::array<uint32_t, 4> Generator::block(uint64_t ctr) const {
 
 namespace {
 
-constexpr double kTwoPi = 6.283185307179586476925286766559;
-constexpr int64_t kBlockCost = 32;  // rough cost of one Philox block, for parallel_for's grain
-
 int64_t blocks_for(int64_t n) { return (n + 3) / 4; }  // ceil(n / 4)
-
-// f(i0, m, words) for every block of a draw of n elements: the block's elements are i0..i0+m-1
-// (m <= 4, only the last block is short) and `words` are its 4 Philox words.
-template <class F>
-void for_each_block(const Generator& g, uint64_t start, int64_t n, int64_t cost, F&& f) {
-  cpu::parallel_for(blocks_for(n), cost, [&](int64_t b, int64_t e) {
-    for (int64_t blk = b; blk < e; ++blk) {
-      int64_t i0 = 4 * blk;
-      f(i0, std::min<int64_t>(4, n - i0), g.block(start + (uint64_t)blk));
-    }
-  });
-}
-
-// Round v to T, staying inside [lo, hi] (rounding double -> float may step just outside).
-template <class T>
-T to_range(double v, double lo, double hi) {
-  T t = T(std::clamp(v, lo, hi));
-  if ((double)t > hi) t = std::nextafter(t, T(lo));
-  if ((double)t < lo) t = std::nextafter(t, T(hi));
-  return t;
-}
-
-// Box-Muller: r = sqrt(-2 ln u1), (z0, z1) = r (cos 2 pi u2, sin 2 pi u2) are two independent N(0,1).
-void box_muller(uint32_t w1, uint32_t w2, double& z0, double& z1) {
-  double r = std::sqrt(-2.0 * std::log(Philox::to_unit(w1)));  // u1 in (0,1]: log is finite
-  double theta = kTwoPi * Philox::to_unit(w2);
-  z0 = r * std::cos(theta);
-  z1 = r * std::sin(theta);
-}
 
 // floor(a * b / 2^64): maps a uniform 64-bit a to [0, b) (Lemire), from four 32x32 products.
 uint64_t mulhi64(uint64_t a, uint64_t b) {
@@ -82,6 +53,10 @@ void check_draw_args(const char* op, DType dtype, Device device) {
 // A fresh CPU tensor moved to `device` (a no-op for the CPU).
 Tensor to_device(const Tensor& t, Device device) { return device.is_cpu() ? t : t.to(device); }
 
+// The backend that makes a draw for `device`: the CPU's for every device until the CUDA backend
+// has its Philox kernel (the header comment); then backend_for(device, op).
+Backend& draw_backend(Device) { return cpu_backend(); }
+
 }  // namespace
 
 Tensor uniform(const Shape& shape, Generator& g, double lo, double hi, DType dtype, Device device) {
@@ -90,16 +65,8 @@ Tensor uniform(const Shape& shape, Generator& g, double lo, double hi, DType dty
            "uniform: lo and hi must be finite, got lo = {} and hi = {}", lo, hi);
   GV_CHECK(hi >= lo, ValueError, "uniform: needs lo <= hi, got lo = {} and hi = {}", lo, hi);
   Tensor out = Tensor::empty(shape, dtype);  // checks the shape before the generator moves
-  const int64_t n = out.numel();
-  const uint64_t start = g.advance(blocks_for(n));
-  cpu::dispatch_float(dtype, "uniform", [&]<class T>() {
-    T* o = out.data<T>();
-    for_each_block(g, start, n, kBlockCost, [&](int64_t i0, int64_t m, const auto& w) {
-      // x = lo + (hi - lo) u, u in (0, 1]
-      for (int64_t k = 0; k < m; ++k)
-        o[i0 + k] = to_range<T>(lo + (hi - lo) * Philox::to_unit(w[k]), lo, hi);
-    });
-  });
+  const uint64_t start = g.advance(blocks_for(out.numel()));
+  if (out.numel() > 0) draw_backend(device).random_uniform(tensor_ref(out), g.seed(), start, lo, hi);
   return to_device(out, device);
 }
 
@@ -109,19 +76,8 @@ Tensor normal(const Shape& shape, Generator& g, double mean, double std, DType d
            "normal: mean and std must be finite, got mean = {} and std = {}", mean, std);
   GV_CHECK(std >= 0, ValueError, "normal: needs std >= 0, got std = {}", std);
   Tensor out = Tensor::empty(shape, dtype);
-  const int64_t n = out.numel();
-  const uint64_t start = g.advance(blocks_for(n));
-  cpu::dispatch_float(dtype, "normal", [&]<class T>() {
-    T* o = out.data<T>();
-    for_each_block(g, start, n, 2 * kBlockCost, [&](int64_t i0, int64_t m, const auto& w) {
-      for (int64_t k = 0; k < m; k += 2) {  // words k, k+1 -> elements i0+k, i0+k+1
-        double z0, z1;
-        box_muller(w[k], w[k + 1], z0, z1);
-        o[i0 + k] = T(mean + std * z0);  // x = mean + std z
-        if (k + 1 < m) o[i0 + k + 1] = T(mean + std * z1);
-      }
-    });
-  });
+  const uint64_t start = g.advance(blocks_for(out.numel()));
+  if (out.numel() > 0) draw_backend(device).random_normal(tensor_ref(out), g.seed(), start, mean, std);
   return to_device(out, device);
 }
 
@@ -131,22 +87,17 @@ Tensor bernoulli(const Tensor& p, Generator& g) {
            dtype_name(p.dtype()));
   const Device device = p.device();
   Tensor pc = (device.is_cpu() ? p : p.to(Device::cpu())).contiguous();
-  Tensor out = Tensor::empty(p.shape(), p.dtype());
-  const int64_t n = pc.numel();
+  // checked on the host before the generator moves: a refused p consumes no random numbers
   cpu::dispatch_float(p.dtype(), "bernoulli", [&]<class T>() {
     const T* pp = pc.data<T>();
-    for (int64_t i = 0; i < n; ++i)  // !(0 <= p <= 1) also catches NaN
+    for (int64_t i = 0; i < pc.numel(); ++i)  // !(0 <= p <= 1) also catches NaN
       GV_CHECK(pp[i] >= T(0) && pp[i] <= T(1), ValueError,
-               "bernoulli: p must lie in [0, 1], got p = {} at flat index {} of shape {}",
-               pp[i], i, shape_str(p.shape()));
-    const uint64_t start = g.advance(blocks_for(n));
-    T* o = out.data<T>();
-    for_each_block(g, start, n, kBlockCost, [&](int64_t i0, int64_t m, const auto& w) {
-      // 1 when u <= p with u in (0, 1]: p = 0 never fires, p = 1 always does
-      for (int64_t k = 0; k < m; ++k)
-        o[i0 + k] = Philox::to_unit(w[k]) <= (double)pp[i0 + k] ? T(1) : T(0);
-    });
+               "bernoulli: p must lie in [0, 1], got p = {} at flat index {} of shape {}", pp[i], i,
+               shape_str(p.shape()));
   });
+  Tensor out = Tensor::empty(p.shape(), p.dtype());
+  const uint64_t start = g.advance(blocks_for(pc.numel()));
+  if (out.numel() > 0) draw_backend(device).random_bernoulli(tensor_ref(out), tensor_ref(pc), g.seed(), start);
   return to_device(out, device);
 }
 

@@ -7,6 +7,7 @@
 #include "engine/cpu/index_kernels.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/random_kernels.h"
 #include "engine/cpu/reduce_kernels.h"
 #include "engine/gemm.h"
 
@@ -128,6 +129,16 @@ class CpuBackend final : public Backend {
   }
   void one_hot(const TensorRef& out, const TensorRef& index, int64_t classes) override {
     cpu::one_hot(out, index, classes);
+  }
+
+  void random_uniform(const TensorRef& out, uint64_t seed, uint64_t start, double lo, double hi) override {
+    cpu::random_uniform(out, seed, start, lo, hi);
+  }
+  void random_normal(const TensorRef& out, uint64_t seed, uint64_t start, double mean, double std) override {
+    cpu::random_normal(out, seed, start, mean, std);
+  }
+  void random_bernoulli(const TensorRef& out, const TensorRef& p, uint64_t seed, uint64_t start) override {
+    cpu::random_bernoulli(out, p, seed, start);
   }
 
   void gemm(const GemmArgs& g) override {
