@@ -31,28 +31,6 @@ TensorRef tensor_ref(const Tensor& t, const Shape& shape) {
 
 namespace {
 
-bool contiguous_ref(const TensorRef& r) {
-  int64_t expect = 1;
-  for (int d = r.ndim - 1; d >= 0; --d) {
-    if (r.shape[d] != 1 && r.strides[d] != expect) return false;
-    expect *= r.shape[d];
-  }
-  return true;
-}
-
-// a stride-0 axis of size > 1
-bool broadcast_ref(const TensorRef& r) {
-  for (int d = 0; d < r.ndim; ++d)
-    if (r.strides[d] == 0 && r.shape[d] > 1) return true;
-  return false;
-}
-
-int64_t ref_numel(const TensorRef& r) {
-  int64_t n = 1;
-  for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
-  return n;
-}
-
 // The CUDA backend: the unary kernel of engine/cuda/unary_kernels.cu today; the rest of the
 // interface comes with the CUDA issue and refuses until then.
 class CudaBackend final : public Backend {
@@ -60,7 +38,7 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(int device) : device_(device) {}
   const char* name() const override { return "cuda"; }
   void unary(UnaryOp op, const TensorRef& out, const TensorRef& x, double a, double b) override {
-    GV_CHECK(contiguous_ref(x) && contiguous_ref(out), DeviceError,
+    GV_CHECK(ref_is_contiguous(x) && ref_is_contiguous(out), DeviceError,
              "{}: strided operands are not implemented on cuda yet (make them contiguous first)", unary_op_name(op));
     GV_CHECK(is_floating(x.dtype), DTypeError, "{}: needs a float tensor on cuda, got {}", unary_op_name(op),
              dtype_name(x.dtype));
@@ -82,7 +60,7 @@ class CudaBackend final : public Backend {
   }
   // whole contiguous copies of one dtype, as the engine has supported on CUDA so far
   void copy(const TensorRef& dst, const TensorRef& src) override {
-    GV_CHECK(dst.dtype == src.dtype && contiguous_ref(dst) && contiguous_ref(src) && !broadcast_ref(src), DeviceError,
+    GV_CHECK(dst.dtype == src.dtype && ref_is_contiguous(dst) && ref_is_contiguous(src), DeviceError,
              "copy_: on cuda only whole contiguous copies of one dtype are supported yet ({} <- {})",
              dtype_name(dst.dtype), dtype_name(src.dtype));
     if (dst.data != src.data)

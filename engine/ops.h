@@ -1,6 +1,7 @@
-// ops.h: the engine's op set. Each op is declared once here and dispatched by device inside
-// (CPU kernels in engine/cpu/, CUDA kernels in engine/cuda/). Ops take any strides, broadcast
-// numpy-style where it says so, and return fresh contiguous tensors unless they are views.
+// ops.h: the engine's op set. Each op is declared once here; its front end hands its kernels to
+// the operands' device through engine/backend.h (CPU kernels in engine/cpu/, CUDA in
+// engine/cuda/). Ops take any strides, broadcast numpy-style where it says so, and return fresh
+// contiguous tensors unless they are views.
 // Shapes in comments: (N,C,H,W) images, (O,C,kh,kw) conv weights.
 #pragma once
 #include <vector>
@@ -58,7 +59,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // The affine map of a linear layer: x (..., in) @ w^T + b with w (out, in) and b (out) (b may be
 // undefined) -> (..., out). One GEMM that reads w transposed (no copy) and adds the bias through
-// BLAS's beta (the rows start as b), instead of a matmul and a broadcast add.
+// the GEMM's beta (the rows start as b), instead of a matmul and a broadcast add.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- convolution -----------------------------------------------------------------------------

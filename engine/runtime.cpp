@@ -1,8 +1,11 @@
 // runtime.cpp: the instruction-set choice of engine/runtime.h (cpuid through GCC's
-// __builtin_cpu_supports, which also checks that the OS saves the AVX and AVX-512 registers).
+// __builtin_cpu_supports, which also checks that the OS saves the AVX and AVX-512 registers), and
+// the thread count of OpenMP and OpenBLAS.
 #include "engine/runtime.h"
 
+#include <cblas.h>
 #include <cpuid.h>
+#include <omp.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -79,6 +82,14 @@ void set_isa(Isa isa) {
            cpu_brand());
   g_isa.store((int)isa, std::memory_order_relaxed);
 }
+
+void set_num_threads(int n) {
+  GV_CHECK(n >= 1, ValueError, "set_num_threads: needs at least 1 thread, got {}", n);
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+int num_threads() { return omp_get_max_threads(); }
+int cpu_count() { return omp_get_num_procs(); }
 
 std::string cpu_brand() {
   unsigned regs[12] = {0};

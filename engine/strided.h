@@ -27,6 +27,22 @@ struct TensorRef {
   GV_HD T* ptr() const { return static_cast<T*>(data); }
 };
 
+// Elements of r, and whether r is row-major contiguous (size-1 axes may have any stride; a
+// broadcast axis of size > 1, stride 0, is not contiguous).
+GV_HD int64_t ref_numel(const TensorRef& r) {
+  int64_t n = 1;
+  for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
+  return n;
+}
+GV_HD bool ref_is_contiguous(const TensorRef& r) {
+  int64_t expect = 1;
+  for (int d = r.ndim - 1; d >= 0; --d) {
+    if (r.shape[d] != 1 && r.strides[d] != expect) return false;
+    expect *= r.shape[d];
+  }
+  return true;
+}
+
 // K operands over one index space of nd axes (nd == 0: one element; empty: no element at all).
 template <int K>
 struct StridedSpace {

@@ -111,7 +111,6 @@ void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
   const int64_t L = g.L();
   const Padded pd = padded_geometry(g);
   const int32_t* tab = pd.tab.data();
-  const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
   prep_loop(m * g.C, g.kh * g.kw * L, [&](int64_t b, int64_t e) {
     std::vector<T> buf(size_t(pd.Hp * pd.Wp));
     for (int64_t r = b; r < e; ++r) {
@@ -122,7 +121,7 @@ void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
         for (int64_t kj = 0; kj < g.kw; ++kj) {
           T* dst = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
           const T* src = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
-          kn.scatter_add(src, tab, L, dst);
+          for (int64_t l = 0; l < L; ++l) dst[tab[l]] += src[l];  // scalar: docs/performance.md
         }
       T* plane = img + r * g.HW();
       for (int64_t h = 0; h < g.H; ++h)

@@ -55,14 +55,6 @@ void set_gemm_backend(GemmBackend b) { g_backend.store((int)b, std::memory_order
 const char* gemm_backend_name(GemmBackend b) { return b == GemmBackend::openblas ? "openblas" : "own"; }
 const char* openblas_corename() { return openblas_get_corename(); }
 
-void set_num_threads(int n) {
-  GV_CHECK(n >= 1, ValueError, "set_num_threads: needs at least 1 thread, got {}", n);
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
-}
-int num_threads() { return omp_get_max_threads(); }
-int cpu_count() { return omp_get_num_procs(); }
-
 namespace {
 
 template <class T>
@@ -248,7 +240,7 @@ constexpr double kMinParallelFlops = 2e5;  // below this one thread is faster th
 template <class T>
 void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
               int64_t csb, T beta, T* C, int64_t ldc) {
-  const cpu::GemmKernel<T>& kn = kernel_for<T>(active_isa());
+  const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
   const int64_t mt = (M + kn.mr - 1) / kn.mr, nt_ = (N + kn.nr - 1) / kn.nr;  // tiles along M, N
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (2.0 * double(M) * double(N) * double(K) < kMinParallelFlops) nt = 1;

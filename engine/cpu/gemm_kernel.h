@@ -24,9 +24,6 @@ struct GemmKernel {
   // dst[l] = src[tab[l]] for l < n: im2col's copy out of a padded plane (vector gathers where
   // the instruction set has them; GCC does not emit them by itself for generic tuning).
   void (*gather)(const T* src, const int32_t* tab, int64_t n, T* dst);
-  // dst[tab[l]] += src[l] for l < n, the tab entries distinct (col2im's sums, one tap at a time:
-  // each element gets at most one term per call, so vector scatters change no order of sums).
-  void (*scatter_add)(const T* src, const int32_t* tab, int64_t n, T* dst);
 };
 
 // The kernels of the active instruction set (engine/runtime.h) for T.

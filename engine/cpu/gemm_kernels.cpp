@@ -251,12 +251,6 @@ template <class T>
 void gather_copy(const T* src, const int32_t* tab, int64_t n, T* dst) {
   for (int64_t l = 0; l < n; ++l) dst[l] = src[tab[l]];
 }
-// Scalar on every path: AVX-512's gather + add + scatter measured slower here (8.5% of a W2 step
-// against 7.5%; docs/performance.md).
-template <class T>
-void scatter_add_copy(const T* src, const int32_t* tab, int64_t n, T* dst) {
-  for (int64_t l = 0; l < n; ++l) dst[tab[l]] += src[l];
-}
 #if defined(GV_ISA_AVX512)
 template <>
 void gather_copy<float>(const float* src, const int32_t* tab, int64_t n, float* dst) {
@@ -281,8 +275,8 @@ void gather_copy<float>(const float* src, const int32_t* tab, int64_t n, float* 
 }  // namespace
 
 extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>,
-                                             &transpose_copy<float>, &gather_copy<float>, &scatter_add_copy<float>};
+                                             &transpose_copy<float>, &gather_copy<float>};
 extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>,
-                                              &transpose_copy<double>, &gather_copy<double>, &scatter_add_copy<double>};
+                                              &transpose_copy<double>, &gather_copy<double>};
 
 }  // namespace gv::cpu::GV_GEMM_NS

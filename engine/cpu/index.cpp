@@ -8,12 +8,6 @@
 namespace gv::cpu {
 namespace {
 
-int64_t ref_numel(const TensorRef& r) {
-  int64_t n = 1;
-  for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
-  return n;
-}
-
 // f(p, c) for every position p of index (row-major) with its multi-index c.
 template <class F>
 void for_each_position(const TensorRef& index, F&& f) {

@@ -4,7 +4,9 @@
 // float lanes, and nothing compiled for those sets is ever shared with the rest of the program
 // (f itself, if not inlined, stays the baseline build). The element-wise loops, the optimizer
 // updates and im2col/col2im use it. The project builds with -ffp-contract=off, so these paths
-// fuse no multiply-add the code does not write: every path gives the same bits.
+// fuse no multiply-add the code does not write: every path gives the same bits. isa_call may run
+// inside a parallel region, where an exception would end the program: cpu::parallel_for reads
+// GENVAE_ISA (active_isa) before it forks, so a bad value is reported there.
 #pragma once
 #include "engine/runtime.h"
 

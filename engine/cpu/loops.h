@@ -14,6 +14,7 @@
 
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "engine/runtime.h"
 #include "engine/strided.h"
 #include "engine/tensor.h"
 
@@ -25,6 +26,9 @@ constexpr int64_t kParallelGrain = 1 << 15;  // elements below which a loop stay
 template <class F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   if (n <= 0) return;
+  // The loop bodies pick their instruction set (isa_call); read GENVAE_ISA here, where a bad value
+  // can still reach the caller as an error, not inside the parallel region (std::terminate).
+  (void)active_isa();
   int nt = omp_get_max_threads();
   if (nt <= 1 || n * cost_per_item < kParallelGrain || omp_in_parallel()) {
     f(int64_t(0), n);
@@ -94,14 +98,6 @@ void strided_for(const std::array<const TensorRef*, K>& ops, F&& f) {
   const StridedSpace<int(K)> s = make_space<int(K)>(ops[0]->ndim, ops[0]->shape, sp);
   GV_CHECK(!s.too_many_axes, ShapeError, "strided loop: at most {} axes after merging", kMaxDims);
   strided_for<K>(s, std::forward<F>(f));
-}
-
-// Strides of `t` seen through a broadcast to `shape` (0 on broadcast and new leading axes).
-inline Shape broadcast_strides(const Tensor& t, const Shape& shape) {
-  Shape s(shape.size(), 0);
-  int64_t off = (int64_t)shape.size() - t.dim();
-  for (int64_t d = 0; d < t.dim(); ++d) s[off + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
-  return s;
 }
 
 // Call f.template operator()<T>() for the float dtypes (f32, f64).

@@ -18,12 +18,6 @@ constexpr int64_t kBlockCost = 32;  // rough cost of one Philox block, for paral
 
 int64_t blocks_for(int64_t n) { return (n + 3) / 4; }  // ceil(n / 4)
 
-int64_t ref_numel(const TensorRef& r) {
-  int64_t n = 1;
-  for (int d = 0; d < r.ndim; ++d) n *= r.shape[d];
-  return n;
-}
-
 // f(i0, m, words) for every block of a draw of n elements: the block's elements are i0..i0+m-1
 // (m <= 4, only the last block is short) and `words` are its 4 Philox words.
 template <class F>

@@ -84,13 +84,7 @@ template <class T> using acc_t = std::conditional_t<std::is_floating_point_v<T>,
 // of the double-precision accumulation is fixed (it does not depend on the thread count).
 template <class T>
 bool sum_contiguous(const TensorRef& x, const bool* on, T* out) {
-  int64_t expect = 1, numel = 1;
-  for (int d = x.ndim - 1; d >= 0; --d) {
-    if (x.shape[d] != 1 && x.strides[d] != expect) return false;
-    expect *= x.shape[d];
-    numel *= x.shape[d];
-  }
-  if (numel == 0) return false;
+  if (!ref_is_contiguous(x) || ref_numel(x) == 0) return false;
   std::vector<int64_t> sizes;
   std::vector<bool> reduced;
   for (int d = 0; d < x.ndim; ++d) {

@@ -123,7 +123,7 @@ TEST_CASE("matmul: 2-D, plain and transposed operands") {
     Tensor ab = matmul(a, b), btat = matmul(b.t(), a.t());
     std::vector<double> x = ab.t().to_vector<double>(), y = btat.to_vector<double>();
     for (size_t i = 0; i < x.size(); ++i) CHECK(x[i] == doctest::Approx(y[i]).epsilon(1e-5));
-    // a larger product (BLAS blocking, threads)
+    // a larger product (several tiles and K blocks, threads)
     check_matmul(mm_rand({64, 130}, dt, 5), mm_rand({130, 96}, dt, 6), "64x130 @ 130x96");
     check_matmul(mm_rand({130, 64}, dt, 7).t(), mm_rand({96, 130}, dt, 8).t(), "transposed 64x130 @ 130x96");
   }
@@ -139,12 +139,12 @@ TEST_CASE("matmul: sliced, strided and expanded operands") {
     Tensor ar = mm_rand({8, 10}, dt, 13).slice(0, 3, 8);                   // (5, 10), offset 30
     Tensor br = mm_rand({10, 12}, dt, 14).slice(1, 0, 4);                  // (10, 4), ld 12
     check_matmul(ar, br, "sliced rows");
-    // transposed and sliced: BLAS reads it transposed with ld 8
+    // transposed and sliced: the GEMM packs it through strides (1, 8)
     Tensor ats = mm_rand({12, 8}, dt, 15).slice(0, 2, 9).t();              // (8, 7), strides (1, 8)
     check_matmul(ats, b, "sliced then transposed left");
     Tensor bts = mm_rand({5, 9}, dt, 16).slice(1, 1, 8).slice(0, 1, 4).t();  // (7, 3), strides (1, 9)
     check_matmul(a, bts, "sliced then transposed right");
-    // fully non-contiguous: a step on the last axis (no BLAS layout fits: copied)
+    // fully non-contiguous: a step on the last axis (packed element by element)
     Tensor an = mm_rand({5, 14}, dt, 17).slice(1, 0, 14, 2);  // (5, 7), strides (14, 2)
     Tensor bn = mm_rand({7, 6}, dt, 18).slice(1, 0, 6, 2);    // (7, 3), strides (6, 2)
     REQUIRE(an.strides() == Shape{14, 2});
@@ -199,7 +199,7 @@ TEST_CASE("matmul: 3-D @ 2-D (the folded batch path)") {
     Tensor q = mm_rand({4, 7, 5}, dt, 57).transpose(1, 2);  // (4, 5, 7), strides (35, 1, 5)
     CHECK_THROWS_AS(q.view({-1, 7}), ShapeError);
     check_matmul(q, b, "batch of transposed matrices @ 2-D");
-    // viewable but with a step on the last axis: the folded view must be copied for BLAS
+    // viewable but with a step on the last axis: the folded view goes in through its strides
     Tensor s = mm_rand({4, 5, 14}, dt, 58).slice(2, 0, 14, 2);  // (4, 5, 7), strides (70, 14, 2)
     CHECK_NOTHROW(s.view({-1, 7}));
     check_matmul(s, b, "step-sliced 3-D @ 2-D");
@@ -294,7 +294,7 @@ TEST_CASE("matmul: errors") {
 }
 
 TEST_CASE("matmul and linear: products split into per-thread blocks of rows or columns") {
-  // shapes whose longer axis is split into blocks on multiples of 16 with a ragged last block,
+  // shapes whose axis with more tiles is split into runs of whole tiles with a ragged last one,
   // each operand plain or transposed; run at 2 and 3 threads
   int saved = omp_get_max_threads();
   for (int threads : {2, 3}) {
