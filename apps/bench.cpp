@@ -629,7 +629,7 @@ int main(int argc, char** argv) {
   app.add_option("--workloads", o.workloads, "which workloads (W1 W2 W3 W4; those whose model is not built yet are "
                  "listed as skipped)")->delimiter(',')->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for both genvae and the peer")
-      ->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();
+      ->check(int_range(1, 1024))->capture_default_str();
   app.add_option("--steps", o.steps, "timed steps per measurement (the median is reported)")
       ->check(at_least(1))->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed steps before the timed ones")->check(at_least(0))->capture_default_str();

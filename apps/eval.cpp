@@ -3,6 +3,8 @@
 // on the test set (preprocessed as in training): the ELBO with its reconstruction and KL terms,
 // the importance-weighted log-likelihood bound, KL per latent dimension, active units and the
 // mutual information I_q(x; z) with its log M ceiling; as a table on stdout and as eval.json.
+// A result that is not finite is never reported as a figure: eval.json then holds the finite ones
+// and an "error" field naming the others, and the exit status is 3.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +24,8 @@ using namespace gv::app;
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr int kExitNonFinite = 3;  // as genvae-train
 
 struct EvalOptions {
   std::string run;  // run directory or checkpoint file
@@ -47,9 +51,9 @@ int parse_flags(int argc, char** argv, EvalOptions& o) {
       ->check(at_least(2))->capture_default_str();
   app.add_option("--au-threshold", o.au_threshold, "a latent dimension is active when Cov_x(E_q[z_j]) exceeds this")
       ->check(number_above(0, true))->capture_default_str();
-  app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the estimators' z samples")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+  app.add_option("--batch", o.batch, "examples per batch")->check(int_range(1, int64_t(1) << 20))->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the estimators' z samples")->check(uint64_any())->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(int_range(0, 1024))->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -77,17 +81,26 @@ auto timed(json& seconds, const std::string& key, F&& f) {
   return r;
 }
 
+// Runs an estimator; a result that is not finite (NonFiniteError) is recorded under errors[key]
+// instead, so the report keeps the figures that are finite and says which ones are not.
+template <class F>
+void measure(json& j, json& errors, json& seconds, const std::string& key, F&& f) {
+  try {
+    timed(seconds, key, [&] {
+      f();
+      return 0;
+    });
+  } catch (const NonFiniteError& e) {
+    errors[key] = e.what();
+  }
+}
+
 json evaluate(TrainedRun& l, const EvalOptions& o) {
-  json seconds = json::object(), j = json::object();
+  json seconds = json::object(), j = json::object(), errors = json::object();
   Generator g(o.seed);
   vae::VAE& m = *l.model;
   const Tensor& x = l.test_x;
-  auto elbo = timed(seconds, "elbo", [&] { return vae::test_elbo(m, *l.p, x, o.batch, g); });
   Tensor xi = first(x, o.iwae_examples), xm = first(x, o.mi_examples);
-  double iwae = timed(seconds, "iwae", [&] { return vae::iwae_log_likelihood(m, *l.p, xi, o.iwae_k, o.batch, g); });
-  auto kl_dims = timed(seconds, "kl_per_dimension", [&] { return vae::kl_per_dimension(m, x, o.batch); });
-  int64_t au = timed(seconds, "active_units", [&] { return vae::active_units(m, x, o.batch, o.au_threshold); });
-  auto mi = timed(seconds, "mutual_information", [&] { return vae::mutual_information(m, xm, o.batch, g); });
   j["checkpoint"] = l.checkpoint;
   j["step"] = l.state.step;
   j["epochs_completed"] = l.state.epoch;
@@ -95,20 +108,27 @@ json evaluate(TrainedRun& l, const EvalOptions& o) {
   j["likelihood"] = l.cfg.likelihood;
   j["regularizer"] = l.cfg.regularizer;
   j["test_examples"] = x.size(0);
-  j["elbo"] = elbo.elbo;
-  j["reconstruction"] = elbo.reconstruction;
-  j["kl"] = elbo.kl;
-  j["iwae_log_likelihood"] = iwae;
   j["iwae_k"] = o.iwae_k;
   j["iwae_examples"] = xi.size(0);
-  j["kl_per_dimension"] = kl_dims;
-  j["active_units"] = au;
   j["active_units_threshold"] = o.au_threshold;
   j["latent"] = l.cfg.latent;
-  j["mutual_information"] = mi.mi;
-  j["mi_ceiling"] = mi.ceiling;
-  j["mi_examples"] = mi.m;
+  j["mi_examples"] = xm.size(0);
+  measure(j, errors, seconds, "elbo", [&] {
+    auto elbo = vae::test_elbo(m, *l.p, x, o.batch, g);
+    j["elbo"] = elbo.elbo, j["reconstruction"] = elbo.reconstruction, j["kl"] = elbo.kl;
+  });
+  measure(j, errors, seconds, "iwae_log_likelihood",
+          [&] { j["iwae_log_likelihood"] = vae::iwae_log_likelihood(m, *l.p, xi, o.iwae_k, o.batch, g); });
+  measure(j, errors, seconds, "kl_per_dimension", [&] { j["kl_per_dimension"] = vae::kl_per_dimension(m, x, o.batch); });
+  measure(j, errors, seconds, "active_units",
+          [&] { j["active_units"] = vae::active_units(m, x, o.batch, o.au_threshold); });
+  measure(j, errors, seconds, "mutual_information", [&] {
+    auto mi = vae::mutual_information(m, xm, o.batch, g);
+    j["mutual_information"] = mi.mi, j["mi_ceiling"] = mi.ceiling;
+  });
   j["seconds"] = seconds;
+  if (!errors.empty()) j["error"] = {{"message", "some results are not finite; they are left out of this report"},
+                                     {"not_finite", errors}};
   return j;
 }
 
@@ -145,8 +165,18 @@ int main(int argc, char** argv) {
     json report = evaluate(l, o);
     std::string out = o.out.empty() ? (fs::path(l.checkpoint).parent_path() / "eval.json").string() : o.out;
     write_json_file(out, report);
+    if (report.contains("error")) {
+      for (const auto& [key, message] : report["error"]["not_finite"].items())
+        std::fprintf(stderr, "genvae-eval: not finite: %s: %s\n", key.c_str(), message.get<std::string>().c_str());
+      std::fprintf(stderr, "genvae-eval: wrote the finite results only to %s (its \"error\" field lists the others)\n",
+                   out.c_str());
+      return kExitNonFinite;
+    }
     print_table(report);
     fmt::print("wrote {}\n", out);
+  } catch (const NonFiniteError& e) {  // a checkpoint weight
+    std::fprintf(stderr, "genvae-eval: %s\n", e.what());
+    return kExitNonFinite;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-eval: %s\n", e.what());
     return 1;

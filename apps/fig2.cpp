@@ -54,26 +54,26 @@ int parse_flags(int argc, char** argv, Fig2Options& o) {
   app.add_option("run", o.run, "genvae-train run directory (or its checkpoint file); the model must have --latent 2")
       ->required();
   app.add_option("--grid", o.grid, "grid points per latent axis (G x G cells)")
-      ->check(CLI::Range(int64_t(2), int64_t(100)))->capture_default_str();
+      ->check(int_range(2, 100))->capture_default_str();
   app.add_option("--range", o.range,
                  "plot z1 and z2 over [-R, R]; 0: automatic, per axis from the --quantile and 1 - --quantile "
                  "quantiles of the encoder means of the data, widened by 5% on each side")
       ->check(number_above(0, true))->capture_default_str();
   app.add_option("--quantile", o.quantile, "automatic range: the lower quantile of the encoder means")
-      ->check(CLI::Range(0.0, 0.25))->capture_default_str();
+      ->check(number_range(0.0, 0.25))->capture_default_str();
   app.add_option("--examples", o.examples, "training images that make up p_data (-1: as many as the run trained on)")
       ->check(at_least(-1))->capture_default_str();
   app.add_option("--min-ess", o.min_ess,
                  "cells whose effective sample size 1/sum_i w_i^2 is below this are greyed and left out of the summary")
       ->check(number_above(1, true))->capture_default_str();
   app.add_option("--zoom", o.zoom, "pixels per image pixel in the figure")
-      ->check(CLI::Range(int64_t(1), int64_t(8)))->capture_default_str();
+      ->check(int_range(1, 8))->capture_default_str();
   app.add_option("--out", o.out, "the PNG to write; the JSON goes beside it with .json (default: RUN/fig2.png)");
   app.add_option("--data-dir", o.data_dir, "the data set's location, when it moved since training");
   app.add_option("--batch", o.batch, "images per encoder batch")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+      ->check(int_range(1, int64_t(1) << 20))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: every core)")
-      ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+      ->check(int_range(0, 1024))->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/common/flags.h"
 #include "apps/progress.h"
 #include "autograd/ops.h"
 #include "engine/random.h"
@@ -13,6 +14,7 @@
 #include "nn/data/idx.h"
 
 using namespace gv;
+using gv::app::at_least, gv::app::int_range, gv::app::number_above, gv::app::number_range, gv::app::uint64_any;
 using ag::Var;
 
 namespace {
@@ -56,24 +58,24 @@ double accuracy(const Mlp& net, const data::MnistSplit& test) {
 int main(int argc, char** argv) {
   CLI::App app{"genvae-mnist-mlp: train a two-layer network on MNIST with genvae's engine and autograd"};
   std::string data_dir = data::default_mnist_dir();
-  int epochs = 3, batch = 100, hidden = 256, threads = 2;
+  int64_t epochs = 3, batch = 100, hidden = 256, threads = 2;
   int64_t limit = -1;
   double lr = 0.05, momentum = 0.9;
   uint64_t seed = 1;
   app.add_option("--data", data_dir, "folder with the MNIST IDX files (.gz or plain); or set GENVAE_MNIST_DIR")
       ->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the training set")->capture_default_str()->check(CLI::Range(1, 1000));
-  app.add_option("--batch", batch, "mini-batch size")->capture_default_str()->check(CLI::Range(1, 60000));
-  app.add_option("--hidden", hidden, "hidden units")->capture_default_str()->check(CLI::Range(1, 100000));
-  app.add_option("--lr", lr, "SGD learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 0.999));
-  app.add_option("--seed", seed, "seed of the Philox generator (weights and data order)")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads (OpenMP and OpenBLAS)")->capture_default_str()->check(CLI::Range(1, 256));
-  app.add_option("--limit", limit, "use only the first N training images (-1: all)")->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the training set")->capture_default_str()->check(int_range(1, 1000));
+  app.add_option("--batch", batch, "mini-batch size (every epoch ends with a short batch when N is not a multiple of it)")->capture_default_str()->check(int_range(1, 60000));
+  app.add_option("--hidden", hidden, "hidden units")->capture_default_str()->check(int_range(1, 100000));
+  app.add_option("--lr", lr, "SGD learning rate")->capture_default_str()->check(number_above(0, false));
+  app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str()->check(number_range(0.0, 0.999));
+  app.add_option("--seed", seed, "seed of the Philox generator (weights and data order)")->check(uint64_any())->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (OpenMP and OpenBLAS)")->capture_default_str()->check(int_range(1, 256));
+  app.add_option("--limit", limit, "use only the first N training images (-1: all)")->capture_default_str()->check(at_least(-1));
   CLI11_PARSE(app, argc, argv);
 
   try {
-    set_num_threads(threads);
+    set_num_threads(int(threads));
     auto train = data::load_mnist(data_dir, true, limit);
     auto test = data::load_mnist(data_dir, false);
     const int64_t n = train.labels.size(0), steps = (n + batch - 1) / batch;
@@ -86,7 +88,7 @@ int main(int argc, char** argv) {
     for (const Var& p : net.params()) velocity.push_back(Tensor::zeros(p.shape()));
     Tensor flat = train.images.reshape({n, -1});
 
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
+    for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
       Tensor order = randperm(n, gen);
       const int64_t* ord = order.data<int64_t>();
       app::Progress prog(fmt::format("epoch {}/{}", epoch, epochs), steps);

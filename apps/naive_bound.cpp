@@ -70,23 +70,23 @@ int parse_flags(int argc, char** argv, Options& o) {
   app.add_option("--test-limit", o.test_limit, "test examples for the test ELBO of both (-1: all)")
       ->check(at_least(-1))->capture_default_str();
   app.add_option("--epochs", o.epochs, "passes over the training set")
-      ->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str();
-  app.add_option("--batch", o.batch, "mini-batch size (the last short batch of an epoch is dropped)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  app.add_option("--latent", o.latent, "latent dimensions Z")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
+      ->check(int_range(1, 100000))->capture_default_str();
+  app.add_option("--batch", o.batch, "mini-batch size, at most the training set's size (an epoch's last short batch is dropped)")
+      ->check(int_range(1, int64_t(1) << 20))->capture_default_str();
+  app.add_option("--latent", o.latent, "latent dimensions Z")->check(int_range(1, 4096))->capture_default_str();
   app.add_option("--hidden", o.hidden, "units per hidden layer of the MLP encoder and decoder")
-      ->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str();
+      ->check(int_range(1, 100000))->capture_default_str();
   app.add_option("--hidden-layers", o.hidden_layers, "hidden layers in the encoder and in the decoder")
-      ->check(CLI::Range(int64_t(1), int64_t(16)))->capture_default_str();
+      ->check(int_range(1, 16))->capture_default_str();
   app.add_option("--lr", o.lr, "Adam's learning rate (both variants)")->check(number_above(0, false))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the initial weights (the same for both), data order, binarization and z draws")
-      ->capture_default_str();
+      ->check(uint64_any())->capture_default_str();
   app.add_option("--log-every", o.log_every, "measure and log both variants every N steps")
       ->check(at_least(1))->capture_default_str();
   app.add_option("--spread-samples", o.spread_samples, "z ~ p(z) draws for the final spread and distance")
       ->check(at_least(2))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for OpenMP and OpenBLAS (0: every core)")
-      ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+      ->check(int_range(0, 1024))->capture_default_str();
   app.add_option("--out", o.out, "the output folder")->capture_default_str();
   app.add_flag("--force", o.force, "delete an earlier run in --out and start over");
   try {
@@ -207,9 +207,8 @@ vae::ModelConfig model_config(const Options& o, const Shape& shape) {
 
 void setup(Experiment& e, int argc, char** argv) {
   const Options& o = e.o;
-  namespace fs = std::filesystem;
-  GV_CHECK(o.force || !fs::exists(o.out) || (fs::is_directory(o.out) && fs::is_empty(o.out)), IOError,
-           "output folder {} exists and is not empty: pass --force to replace it, or another --out", o.out);
+  const RunDirMode mode = o.force ? RunDirMode::force : RunDirMode::create;
+  RunDir::check(o.out, mode);  // before the data is read; the folder itself only once all is checked
   const int threads = set_threads(o.threads);
   DataSpec spec;
   spec.name = "mnist";
@@ -220,7 +219,7 @@ void setup(Experiment& e, int argc, char** argv) {
   const int64_t n = e.data.train.size();
   GV_CHECK(n >= o.batch, ValueError, "--batch {} is larger than the {} training examples (--limit {})", o.batch, n,
            o.limit);
-  e.dir = std::make_unique<RunDir>(o.out, o.force ? RunDirMode::force : RunDirMode::create);
+  e.dir = std::make_unique<RunDir>(o.out, mode);
   e.stats = data_stats(e.data.train.images);
   const vae::ModelConfig mc = model_config(o, e.data.shape);
   // the same initial weights: two models built from generators in the same state

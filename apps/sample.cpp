@@ -70,11 +70,11 @@ int parse_flags(int argc, char** argv, SampleOptions& o) {
   app.add_option("--mode", o.mode, "ancestral, markov or both")
       ->check(CLI::IsMember({"ancestral", "markov", "both"}))->capture_default_str();
   app.add_option("--n", o.n, "samples (ancestral) and chains (markov)")
-      ->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
+      ->check(int_range(1, 4096))->capture_default_str();
   app.add_option("--steps", o.steps, "transitions T of each chain")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->capture_default_str();
+      ->check(int_range(1, int64_t(1) << 30))->capture_default_str();
   app.add_option("--keep", o.keep, "kept states K, evenly spaced, the last step among them (K <= T)")
-      ->check(CLI::Range(int64_t(1), int64_t(1000)))->capture_default_str();
+      ->check(int_range(1, 1000))->capture_default_str();
   app.add_option("--start", o.start, "where the chains start: noise (random pixels) or test (the first N test images)")
       ->check(CLI::IsMember({"noise", "test"}))->capture_default_str();
   app.add_flag("--mean-chain", o.mean_chain,
@@ -83,8 +83,8 @@ int parse_flags(int argc, char** argv, SampleOptions& o) {
       ->check(at_least(1))->capture_default_str();
   app.add_option("--out", o.out, "the main PNG; the other files are named after it (default: samples-<mode>.png beside the checkpoint)");
   app.add_option("--data-dir", o.data_dir, "the data set's location, when it moved since training");
-  app.add_option("--seed", o.seed, "seed of z, of the pixel draws and of the noise start")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of z, of the pixel draws and of the noise start")->check(uint64_any())->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(int_range(0, 1024))->capture_default_str();
   try {
     app.parse(argc, argv);
     if (o.mode != "ancestral" && o.keep > o.steps)

@@ -2,8 +2,9 @@
 // (Zhao, Song and Ermon 2017): maximizes E_q[log p(x|z)] - lambda R(q) for a chosen data set,
 // architecture, likelihood P and regularizer R, and writes a run directory (run_dir.h): config,
 // metrics per logged step, the test ELBO and PNGs of samples, reconstructions and curves after each
-// epoch, and checkpoints from which --resume continues bit for bit. A non-finite loss stops the run
-// (exit 3) without saving, so the last checkpoint stays the last good one.
+// epoch, and checkpoints from which --resume continues bit for bit. A non-finite loss, gradient or
+// test result stops the run (exit 3) without saving; the note names the last checkpoint only after
+// checking that it is good.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +34,7 @@ namespace {
 
 constexpr uint64_t kEvalSeed = 1234567;               // the test ELBO's z draws: the same every epoch
 constexpr int kExitNonFinite = 3;
+constexpr uint64_t kCheckpointLossSeed = 0x636b7074;  // "ckpt": the z draws of a checkpoint's own loss
 
 // A NaN or infinite loss or gradient: the run stops without saving.
 struct NonFinite : std::runtime_error {
@@ -52,14 +54,15 @@ std::string help_footer() {
          "\nThe run directory (--out): config.json, metrics.jsonl (every --log-every steps and epoch end),\n"
          "test.jsonl (test ELBO per epoch), curves.png, samples/epoch-NNN-mean.png (and -draw.png for\n"
          "bernoulli), recon/epoch-NNN.png, checkpoint.safetensors.\n"
-         "Exit status: 0 done, 1 error, 3 non-finite loss (the last checkpoint is kept), CLI11's codes for\n"
-         "bad flags.\n";
+         "Exit status: 0 done, 1 error, 2 a bad --config or --resume, 3 a non-finite loss, gradient, test\n"
+         "result or checkpoint weight (nothing is saved; the note says whether the last checkpoint is good),\n"
+         "CLI11's codes (100-115) for bad flags.\n";
 }
 
 // With --resume: the stored flags, overridden by the (resumable) flags given again.
 TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std::string& dir) {
   for (const CLI::Option* o : app.get_options()) {
-    if (o->count() == 0 || o->get_lnames().empty()) continue;
+    if (o->count() == 0 || o->get_lnames().empty() || o->get_lnames()[0] == "config") continue;
     const std::string& name = o->get_lnames()[0];
     GV_CHECK(resumable_flag(name), ValueError,
              "--{} cannot be changed with --resume: the run's stored value is used (start a new run with "
@@ -67,11 +70,26 @@ TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std
              "--checkpoint-every, --sample-every, --log-every, --debug-nan-at-step",
              name);
   }
-  TrainConfig cfg = train_config_from_json(RunDir(dir, RunDirMode::resume).read_config());
+  RunDir::check(dir, RunDirMode::resume);
+  const std::string stored = RunDir::config_path_in(dir);
+  TrainConfig cfg = train_config_from_json(read_json_file(stored), stored);
   CLI::App again;
   add_train_flags(again, cfg);
   again.parse(argc, argv);  // the flags given now replace the stored ones
   cfg.resume = cfg.out = dir;
+  return cfg;
+}
+
+// With --config FILE: the flags stored in FILE, overridden by those given on the command line.
+TrainConfig configured(int argc, char** argv, const std::string& file) {
+  TrainConfig cfg;
+  // how that run was started, not what it is: a re-run never resumes or deletes by inheritance
+  apply_config(read_json_file(file), file, cfg, {"resume", "force"});
+  CLI::App again;
+  add_train_flags(again, cfg);
+  std::string ignored;
+  again.add_option("--config", ignored);
+  again.parse(argc, argv);  // explicit flags win over the file
   return cfg;
 }
 
@@ -81,14 +99,24 @@ int parse_flags(int argc, char** argv, TrainConfig& cfg) {
                "E_q[log p(x|z)] - lambda R(q) and write a run directory"};
   app.footer(help_footer());
   add_train_flags(app, cfg);
+  std::string config_file;
+  app.add_option("--config", config_file,
+                 "start from the flags stored in FILE (a run's config.json, or any JSON object of flag names "
+                 "without dashes and values); flags given on the command line win. The file's resume and force "
+                 "keys, and the facts genvae-train adds (data-shape, command, ...), are ignored; any other "
+                 "unknown key, or a value of the wrong type, is refused")
+      ->group("Run directory");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (cfg.resume.empty()) return -1;
+  if (cfg.resume.empty() && config_file.empty()) return -1;
   try {
-    cfg = resumed_config(app, argc, argv, cfg.resume);
+    GV_CHECK(config_file.empty() || cfg.resume.empty(), ValueError,
+             "--config and --resume cannot be combined: --resume continues a run with its own stored flags; "
+             "--config starts a new one from them");
+    cfg = cfg.resume.empty() ? configured(argc, argv, config_file) : resumed_config(app, argc, argv, cfg.resume);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-train: %s\n", e.what());
     return 2;
@@ -141,6 +169,7 @@ struct Run {
   double elapsed_before = 0;  // seconds trained by earlier processes of this run
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
+  Tensor last_x;                 // the last step's batch as the model saw it: a checkpoint's loss is taken on it
   Window log_window, epoch_window;  // the steps since the last log line, and since the epoch began
 
   double elapsed() const {
@@ -181,8 +210,8 @@ void build(Run& run) {
 }
 
 // Loads the checkpoint and puts the data order, the logs and the clock where it stopped.
-void restore(Run& run) {
-  nn::load_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), run.state);
+void restore(Run& run, const std::string& dir) {
+  nn::load_checkpoint(RunDir::checkpoint_path_in(dir), *run.model, run.opt.get(), run.state);
   const int64_t index = std::min(run.loader->size(), run.state.batch_in_epoch * run.cfg.batch);
   run.loader->seek(run.state.epoch, index);
   run.elapsed_before = std::stod(run.state.extra.count("elapsed") ? run.state.extra["elapsed"] : "0");
@@ -190,6 +219,10 @@ void restore(Run& run) {
   auto& extra = run.state.extra;
   if (extra.count("log_window")) run.log_window = Window::parse(extra["log_window"]);
   if (extra.count("epoch_window")) run.epoch_window = Window::parse(extra["epoch_window"]);
+}
+
+// The log lines written after the checkpoint are dropped: they will be written again.
+void truncate_logs(Run& run) {
   RunDir::truncate_after(run.dir->metrics_path(), "step", run.state.step);
   RunDir::truncate_after(run.dir->test_path(), "epoch", run.state.epoch);  // epochs completed
   fmt::print("resuming {} at step {} (epoch {}, batch {})\n", run.cfg.resume, run.state.step, run.state.epoch + 1,
@@ -199,13 +232,23 @@ void restore(Run& run) {
 void open_run(Run& run, int argc, char** argv) {
   const bool resuming = !run.cfg.resume.empty();
   RunDirMode mode = resuming ? RunDirMode::resume : run.cfg.force ? RunDirMode::force : RunDirMode::create;
-  run.dir = std::make_unique<RunDir>(resuming ? run.cfg.resume : run.cfg.out, mode);
-  GV_CHECK(!resuming || std::filesystem::exists(run.dir->checkpoint_path()), IOError,
+  const std::string path = resuming ? run.cfg.resume : run.cfg.out;
+  // Everything is checked (flags, data, checkpoint) before the folder is made or --force deletes
+  // the old run: a refused run leaves nothing behind.
+  RunDir::check(path, mode);
+  GV_CHECK(!resuming || std::filesystem::exists(RunDir::checkpoint_path_in(path)), IOError,
            "--resume {}: no checkpoint there yet (the run stopped before its first); start over with --force",
            run.cfg.resume);
   int threads = set_threads(run.cfg.threads);
   build(run);
-  if (resuming) restore(run);
+  if (resuming) {
+    const json stored = read_json_file(RunDir::config_path_in(path));
+    if (stored.contains("data-shape"))
+      check_data_shape(run.data, stored_shape(stored, RunDir::config_path_in(path)), "the run " + path);
+    restore(run, path);
+  }
+  run.dir = std::make_unique<RunDir>(path, mode);
+  if (resuming) truncate_logs(run);
   run.config = derived_facts(run, threads, argc, argv);
   run.dir->write_config(run.config);
   fmt::print("{}: {} {} training / {} test examples {}, {}; VAE {} ({} parameters), likelihood {}, "
@@ -216,23 +259,37 @@ void open_run(Run& run, int argc, char** argv) {
   std::fflush(stdout);
 }
 
-bool all_finite(const nn::Module& m) {
-  for (const auto& [name, v] : m.named_parameters())
-    for (float x : v.data().to_vector<float>())
-      if (!std::isfinite(x)) return false;
-  return true;
+// The objective of the current weights on a batch, without a graph and with its own z draws (the
+// run's streams are not touched, so saving changes nothing in the run).
+double loss_on(Run& run, const Tensor& x) {
+  ag::NoGradGuard no_grad;
+  Generator g = Generator::stream(run.cfg.seed ^ kCheckpointLossSeed, uint64_t(run.state.step));
+  const double w = vae::regularizer_weight(run.cfg.lambda, run.cfg.warmup, run.state.step);
+  return vae::objective(*run.model, x, *run.p, *run.r, w, g).loss.item();
 }
 
+// A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
+// batch of the step that produced them (stored as extra.checkpoint_loss, checked again at a stop).
 void save(Run& run) {
-  GV_CHECK(all_finite(*run.model), ValueError, "refusing to save a checkpoint at step {}: a parameter is not finite",
-           run.state.step);
+  auto& extra = run.state.extra;
+  if (run.last_x.defined()) {
+    const double l = loss_on(run, run.last_x);
+    if (!std::isfinite(l))
+      throw NonFinite(fmt::format("the weights after step {} give a loss of {} on that step's batch; they were "
+                                  "not saved", run.state.step, number(l)));
+    extra["checkpoint_loss"] = fmt::format("{:.17g}", l);
+  }  // else: no step since the checkpoint this run resumed from, whose loss is kept
+  for (const auto& [name, v] : run.model->named_parameters())
+    for (float x : v.data().to_vector<float>())
+      if (!std::isfinite(x))
+        throw NonFinite(fmt::format("parameter {} is {} after step {}; not saved", name, number(x), run.state.step));
   data::LoaderPosition pos = run.loader->position();
   run.state.epoch = pos.epoch;
   run.state.batch_in_epoch = (pos.index + run.cfg.batch - 1) / run.cfg.batch;
-  run.state.extra["config"] = run.config.dump();
-  run.state.extra["elapsed"] = fmt::format("{:.3f}", run.elapsed());
-  run.state.extra["log_window"] = run.log_window.dump();
-  run.state.extra["epoch_window"] = run.epoch_window.dump();
+  extra["config"] = run.config.dump();
+  extra["elapsed"] = fmt::format("{:.3f}", run.elapsed());
+  extra["log_window"] = run.log_window.dump();
+  extra["epoch_window"] = run.epoch_window.dump();
   nn::save_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), run.state);
   run.last_checkpoint = run.state.step;
 }
@@ -257,6 +314,7 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
     throw NonFinite(fmt::format("the gradient norm is {} at step {} (epoch {})", number(s.grad_norm), step, epoch + 1));
   run.opt->step();
   run.state.step = step;
+  run.last_x = x;
   s.reconstruction = t.reconstruction.item();
   s.regularizer = t.regularizer.item();
   return s;
@@ -338,12 +396,32 @@ void train(Run& run) {
 // Ends a progress line left half-drawn on a terminal.
 const char* line_break() { return isatty(STDERR_FILENO) ? "\n" : ""; }
 
+// What the stop leaves behind. The checkpoint on disk is called good only after it is checked: it
+// loads (the loader refuses non-finite weights), and its loss on the batch it was saved at is
+// stored and finite.
 std::string last_checkpoint_note(const Run& run) {
-  if (run.last_checkpoint < 0) return "no checkpoint had been saved yet";
-  return fmt::format("nothing was saved; the last good checkpoint is {} (step {})", run.dir->checkpoint_path(),
-                     run.last_checkpoint);
+  if (!run.dir) return "nothing was written";
+  const std::string path = run.dir->checkpoint_path();
+  if (!std::filesystem::exists(path)) return "nothing was saved, and no checkpoint had been saved yet";
+  try {
+    Generator init(0);
+    vae::VAE model(model_config(run.cfg, run.data.shape, *run.p), init);
+    std::unique_ptr<nn::Optimizer> opt = make_optimizer(run.cfg, model.named_parameters());
+    nn::TrainState state;
+    nn::load_checkpoint(path, model, opt.get(), state);
+    const auto it = state.extra.find("checkpoint_loss");
+    if (it == state.extra.end())
+      return fmt::format("nothing was saved; the checkpoint {} (step {}) has no stored loss, so it cannot be called "
+                         "good", path, state.step);
+    const double l = std::stod(it->second);
+    if (!std::isfinite(l)) return fmt::format("nothing was saved; the checkpoint {} is not good: its loss is {}", path, it->second);
+    return fmt::format("nothing was saved; the last good checkpoint is {} (step {}: it loads, its weights are "
+                       "finite, and their loss on the batch it was saved at was {:.4f})",
+                       path, state.step, l);
+  } catch (const std::exception& e) {
+    return fmt::format("nothing was saved; the checkpoint {} is not good: {}", path, e.what());
+  }
 }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -353,6 +431,9 @@ int main(int argc, char** argv) {
     open_run(run, argc, argv);
     train(run);
   } catch (const NonFinite& e) {
+    std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
+    return kExitNonFinite;
+  } catch (const NonFiniteError& e) {  // a result (the test ELBO) or a loaded weight that is not finite
     std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
     return kExitNonFinite;
   } catch (const std::exception& e) {

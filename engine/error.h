@@ -18,6 +18,7 @@ struct DeviceError : Error { using Error::Error; };  // device mismatch, no CUDA
 struct IndexError : Error { using Error::Error; };   // out-of-range axis, index or slice
 struct ValueError : Error { using Error::Error; };   // a bad argument value
 struct IOError : Error { using Error::Error; };      // files: missing, truncated, corrupt
+struct NonFiniteError : Error { using Error::Error; };  // a result or weight that is NaN or infinite
 
 namespace detail {
 inline const char* short_path(const char* f) {

@@ -80,6 +80,8 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 //    says so), the metadata fields (IOError naming the field);
 //  * every model tensor against the module: missing, unexpected, shape or dtype mismatch, all
 //    listed in one ValueError by name with both shapes;
+//  * every model tensor (and, with an optimizer, every optimizer tensor) finite: NonFiniteError
+//    naming the file, the tensor and its first bad index;
 //  * the optimizer: same kind (ValueError), then Optimizer::load_state's own checks;
 //  * the generators: when state.rngs is not empty on entry, the file must hold exactly those
 //    names (ValueError), restored in place and in their order; when empty, it is filled from the

@@ -64,6 +64,19 @@ double logsumexp_of(const double* v, int64_t n) {
   return m + std::log(s);
 }
 
+// Estimators never hand back NaN or infinity as if it were a figure: the op, the quantity and its
+// value, and on how many images (the model's outputs were not finite on them).
+double finite(const char* op, const std::string& what, double v, int64_t n) {
+  GV_CHECK(std::isfinite(v), NonFiniteError, "{}: {} is {} on {} image(s): the model's outputs are not finite", op,
+           what, v, n);
+  return v;
+}
+
+const std::vector<double>& finite(const char* op, const std::string& what, const std::vector<double>& v, int64_t n) {
+  for (size_t j = 0; j < v.size(); ++j) finite(op, fmt::format("{} of latent dimension {}", what, j), v[j], n);
+  return v;
+}
+
 }  // namespace
 
 // ---- the ELBO --------------------------------------------------------------------------------
@@ -82,9 +95,9 @@ ElboEstimate test_elbo(VAE& model, const Likelihood& p, const Tensor& images, in
   });
   const double n = (double)images.size(0);
   ElboEstimate out;
-  out.reconstruction = rec / n;
-  out.kl = kl / n;
-  out.elbo = out.reconstruction - out.kl;
+  out.reconstruction = finite("test_elbo", "the reconstruction term E_q log p(x|z)", rec / n, images.size(0));
+  out.kl = finite("test_elbo", "the KL term", kl / n, images.size(0));
+  out.elbo = finite("test_elbo", "the ELBO", out.reconstruction - out.kl, images.size(0));
   return out;
 }
 
@@ -123,7 +136,8 @@ double iwae_log_likelihood(VAE& model, const Likelihood& p, const Tensor& images
     }
     for (int64_t b = 0; b < rows; ++b) total += logsumexp_of(&log_w[(size_t)(b * k)], k) - std::log((double)k);
   });
-  return total / (double)images.size(0);
+  return finite("iwae_log_likelihood", fmt::format("the IWAE bound (k = {})", k), total / (double)images.size(0),
+                images.size(0));
 }
 
 // ---- KL per latent dimension -----------------------------------------------------------------
@@ -143,7 +157,7 @@ std::vector<double> kl_per_dimension(VAE& model, const Tensor& images, int64_t b
     for (size_t i = 0; i < kl.size(); ++i) total[i % (size_t)zdim] += kl[i];
   });
   for (double& v : total) v /= (double)images.size(0);
-  return total;
+  return finite("kl_per_dimension", "the KL", total, images.size(0));
 }
 
 // ---- active units ----------------------------------------------------------------------------
@@ -168,6 +182,7 @@ std::vector<double> latent_activity(VAE& model, const Tensor& images, int64_t ba
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < zdim; ++j) mean[(size_t)j] += mus[(size_t)(i * zdim + j)];
   for (double& m : mean) m /= (double)n;
+  finite("latent_activity", "the mean of E_q z", mean, n);
   if (n < 2) return var;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < zdim; ++j) {
@@ -175,7 +190,7 @@ std::vector<double> latent_activity(VAE& model, const Tensor& images, int64_t ba
       var[(size_t)j] += d * d;
     }
   for (double& v : var) v /= (double)(n - 1);
-  return var;
+  return finite("latent_activity", "the activity Var_x(E_q z)", var, n);
 }
 
 int64_t active_units(VAE& model, const Tensor& images, int64_t batch, double threshold) {
@@ -208,6 +223,8 @@ MutualInformation mutual_information(VAE& model, const Tensor& images, int64_t b
   });
   const Tensor mu = concat(mus, 0), logvar = concat(logvars, 0);
   const int64_t zdim = mu.size(1);
+  for (const auto& [t, what] : {std::pair{&mu, "a posterior mean"}, std::pair{&logvar, "a posterior log-variance"}})
+    for (double v : t->to_vector<double>()) finite("mutual_information", what, v, m);
 
   // (2) z_i = mu_i + exp(logvar_i / 2) eps_i, and log q(z_i|x_i) = -1/2 sum_d (eps_id^2 + logvar_id + log 2pi)
   const Tensor eps = normal(mu.shape(), g, 0, 1, DType::f64, mu.device());
@@ -236,7 +253,7 @@ MutualInformation mutual_information(VAE& model, const Tensor& images, int64_t b
   MutualInformation out;
   out.m = m;
   out.ceiling = std::log((double)m);
-  out.mi = total / (double)m;
+  out.mi = finite("mutual_information", "I_q(x;z)", total / (double)m, m);
   return out;
 }
 

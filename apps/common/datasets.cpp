@@ -40,12 +40,14 @@ data::Dataset random_subset(const data::Dataset& ds, int64_t limit) {
 
 LoadedData load_idx_pair(const std::string& dir, const DataSpec& spec) {
   auto test = data::load_mnist(dir, false, spec.test_limit);
-  data::Dataset tr;
+  LoadedData d;
+  d.test = {test.images, test.labels}, d.test_source = test.images_path;
   if (spec.with_train) {
     auto train = data::load_mnist(dir, true, spec.limit);
-    tr = {train.images, train.labels};
+    d.train = {train.images, train.labels}, d.train_source = train.images_path;
   }
-  return {tr, {test.images, test.labels}, item_shape(test.images), dir};
+  d.shape = item_shape(test.images), d.source = dir;
+  return d;
 }
 
 LoadedData load_cifar(const std::string& path, const DataSpec& spec) {
@@ -55,7 +57,9 @@ LoadedData load_cifar(const std::string& path, const DataSpec& spec) {
     auto train = data::load_cifar10(path, true, -1, spec.cache_dir);
     tr = random_subset({train.images, train.labels}, spec.limit);
   }
-  return {tr, random_subset(te, spec.test_limit), {3, 32, 32}, path};
+  LoadedData d{tr, random_subset(te, spec.test_limit), {3, 32, 32}, path};
+  d.train_source = path + ":train/", d.test_source = path + ":test/";
+  return d;
 }
 
 LoadedData load_folder(const std::string& dir, const DataSpec& spec) {
@@ -67,9 +71,11 @@ LoadedData load_folder(const std::string& dir, const DataSpec& spec) {
     return data::Dataset{f.images, f.labels};
   };
   data::Dataset train, test;
+  std::string train_source = dir, test_source = dir + " (held out)";
   if (fs::is_directory(fs::path(dir) / "train") && fs::is_directory(fs::path(dir) / "test")) {
-    train = as_dataset((fs::path(dir) / "train").string());
-    test = as_dataset((fs::path(dir) / "test").string());
+    train_source = (fs::path(dir) / "train").string(), test_source = (fs::path(dir) / "test").string();
+    train = as_dataset(train_source);
+    test = as_dataset(test_source);
   } else {
     data::Dataset all = as_dataset(dir);
     GV_CHECK(all.size() >= 2, IOError, "folder:{}: {} image(s); need at least 2 to hold out a test set", dir,
@@ -78,7 +84,9 @@ LoadedData load_folder(const std::string& dir, const DataSpec& spec) {
     train = tr, test = te;
   }
   Shape shape = item_shape(train.images);
-  return {random_subset(train, spec.limit), random_subset(test, spec.test_limit), shape, dir};
+  LoadedData d{random_subset(train, spec.limit), random_subset(test, spec.test_limit), shape, dir};
+  d.train_source = train_source, d.test_source = test_source;
+  return d;
 }
 
 }  // namespace
@@ -108,13 +116,30 @@ LoadedData load_data(const DataSpec& spec) {
                                                       "apt-get install dataset-fashion-mnist)"
                      : spec.name == "cifar10"       ? "--data-dir or GENVAE_CIFAR10"
                                                     : "the PATH of folder:PATH";
+  LoadedData d;
   try {
-    if (is_folder_name(spec.name)) return load_folder(path, spec);
-    if (spec.name == "cifar10") return load_cifar(path, spec);
-    return load_idx_pair(path, spec);
+    if (is_folder_name(spec.name)) d = load_folder(path, spec);
+    else if (spec.name == "cifar10") d = load_cifar(path, spec);
+    else d = load_idx_pair(path, spec);
   } catch (const IOError& e) {
     throw IOError(fmt::format("{}\n  (data set {} read from {}; set {})", e.what(), spec.name, path, hint));
   }
+  if (d.train.size() > 0 && d.test.size() > 0) {
+    const Shape a = item_shape(d.train.images), b = item_shape(d.test.images);
+    GV_CHECK(a == b, IOError,
+             "the training and test splits disagree: {} holds images of shape {} but {} holds {} (data set {})",
+             d.train_source, shape_str(a), d.test_source, shape_str(b), spec.name);
+  }
+  GV_CHECK(d.test.size() > 0, IOError, "{}: the test split holds no images (--test-limit {})", d.test_source,
+           spec.test_limit);
+  return d;
+}
+
+void check_data_shape(const LoadedData& d, const Shape& expected, const std::string& what) {
+  GV_CHECK(d.shape == expected, IOError,
+           "the data does not fit {}: it was trained on images of shape {}, but {} holds {}{}", what,
+           shape_str(expected), d.test_source, shape_str(d.shape),
+           d.train_source.empty() ? std::string() : " (and " + d.train_source + ")");
 }
 
 // ---- preprocessing --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ struct LoadedData {
   data::Dataset train, test;  // images float32 (N, C, H, W) in [0, 1]; train empty without with_train
   Shape shape;                // (C, H, W)
   std::string source;         // the file or folder they came from
+  std::string train_source, test_source;  // each split's file or folder, for messages
 };
 
 // Whether `name` is one of the names above (for the command line's check).
@@ -39,7 +40,12 @@ std::string data_names_help();
 // Where spec's data is read from: the file or folder (not checked to exist).
 std::string resolve_data_path(const DataSpec& spec);
 // Loads both splits; IOError naming the path and the flag or variable to set when it is missing.
+// Also refuses splits whose images differ in shape, naming both files and both shapes, and an
+// empty test split.
 LoadedData load_data(const DataSpec& spec);
+// IOError naming `what` (a checkpoint or run), both shapes and the data's files when d's image
+// shape is not `expected` (the shape the model was trained on).
+void check_data_shape(const LoadedData& d, const Shape& expected, const std::string& what);
 
 // The preprocessing that goes with each likelihood (documented in --help by preprocessing_help):
 //   bernoulli         binary: a fresh binarization x ~ Bernoulli(pixel) for every training batch;

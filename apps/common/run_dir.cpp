@@ -1,6 +1,7 @@
 // run_dir.cpp: creating, checking and writing the run directory (run_dir.h).
 #include "apps/common/run_dir.h"
 
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -37,26 +38,31 @@ void write_text_atomic(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-RunDir::RunDir(const std::string& path, RunDirMode mode) : path_(path) {
+void RunDir::check(const std::string& path, RunDirMode mode) {
+  const fs::path p(path);
   GV_CHECK(!path.empty(), ValueError, "run directory: the path is empty (--out)");
-  GV_CHECK(!fs::exists(path_) || fs::is_directory(path_), IOError, "run directory {} exists and is not a folder",
-           path);
+  GV_CHECK(!fs::exists(p) || fs::is_directory(p), IOError, "run directory {} exists and is not a folder", path);
   if (mode == RunDirMode::resume) {
-    GV_CHECK(fs::exists(path_ / "config.json"), IOError,
+    GV_CHECK(fs::exists(p / "config.json"), IOError,
              "--resume {}: no config.json there (not a run directory, or the run never started)", path);
     return;
   }
-  if (fs::exists(path_) && !is_empty_dir(path_)) {
+  if (fs::exists(p) && !is_empty_dir(p)) {
     GV_CHECK(mode == RunDirMode::force, IOError,
              "run directory {} exists and is not empty: pass --resume {} to continue that run, --force to "
              "delete it and start over, or another --out",
              path, path);
-    GV_CHECK(looks_like_run(path_), IOError,
+    GV_CHECK(looks_like_run(p), IOError,
              "--force: {} is not empty and holds no earlier run (no config.json, metrics.jsonl or checkpoint); "
              "refusing to delete it",
              path);
-    fs::remove_all(path_);
   }
+}
+
+RunDir::RunDir(const std::string& path, RunDirMode mode) : path_(path) {
+  check(path, mode);
+  if (mode == RunDirMode::resume) return;
+  if (mode == RunDirMode::force && fs::exists(path_) && !is_empty_dir(path_)) fs::remove_all(path_);
   std::error_code ec;
   fs::create_directories(path_, ec);
   GV_CHECK(!ec, IOError, "cannot create run directory {}: {}", path, ec.message());
@@ -75,7 +81,29 @@ std::string RunDir::recon_png(const std::string& tag) const {
 void RunDir::write_config(const json& config) const { write_json_file(config_path(), config); }
 json RunDir::read_config() const { return read_json_file(config_path()); }
 
+std::string first_non_finite(const json& v, const std::string& where) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>()))
+    return fmt::format("{} is {}", where.empty() ? "the value" : where, v.get<double>());
+  if (v.is_object())
+    for (const auto& [k, x] : v.items())
+      if (std::string bad = first_non_finite(x, where.empty() ? k : where + "." + k); !bad.empty()) return bad;
+  if (v.is_array())
+    for (size_t i = 0; i < v.size(); ++i)
+      if (std::string bad = first_non_finite(v[i], fmt::format("{}[{}]", where, i)); !bad.empty()) return bad;
+  return "";
+}
+
+namespace {
+// JSON has no NaN or infinity (nlohmann writes null): a figure that is not finite is refused, never
+// written as if it were one.
+void check_finite(const std::string& path, const json& value) {
+  const std::string bad = first_non_finite(value, "");
+  GV_CHECK(bad.empty(), NonFiniteError, "refusing to write {}: {}, not a finite number", path, bad);
+}
+}  // namespace
+
 void RunDir::append_jsonl(const std::string& path, const json& row) {
+  check_finite(path, row);
   std::ofstream f(path, std::ios::app);
   GV_CHECK(f, IOError, "cannot append to {}", path);
   f << row.dump() << '\n';
@@ -107,7 +135,10 @@ std::vector<json> read_jsonl(const std::string& path) {
   return rows;
 }
 
-void write_json_file(const std::string& path, const json& value) { write_text_atomic(path, value.dump(2) + "\n"); }
+void write_json_file(const std::string& path, const json& value) {
+  check_finite(path, value);
+  write_text_atomic(path, value.dump(2) + "\n");
+}
 
 json read_json_file(const std::string& path) {
   std::ifstream f(path);

@@ -28,16 +28,22 @@ enum class RunDirMode {
 class RunDir {
  public:
   // Creates (or checks) the folder; IOError naming the folder and the flag to use otherwise.
+  // Programs call check() first, load and check everything else, and only then construct, so a
+  // refused run leaves no folder behind and --force deletes nothing.
   RunDir(const std::string& path, RunDirMode mode);
+  // The constructor's checks without its side effects.
+  static void check(const std::string& path, RunDirMode mode);
 
   const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
 
-  std::string config_path() const { return file("config.json"); }
+  std::string config_path() const { return config_path_in(path_.string()); }
+  static std::string config_path_in(const std::string& dir) { return (std::filesystem::path(dir) / "config.json").string(); }
   std::string metrics_path() const { return file("metrics.jsonl"); }
   std::string test_path() const { return file("test.jsonl"); }
   std::string curves_path() const { return file("curves.png"); }
-  std::string checkpoint_path() const { return file("checkpoint.safetensors"); }
+  std::string checkpoint_path() const { return checkpoint_path_in(path_.string()); }
+  static std::string checkpoint_path_in(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.safetensors").string(); }
   std::string eval_path() const { return file("eval.json"); }
   // samples/<tag>-<kind>.png (kind "mean" or "draw") and recon/<tag>.png; the folders are made here.
   std::string samples_png(const std::string& tag, const std::string& kind) const;
@@ -60,7 +66,10 @@ class RunDir {
 // Every line of a JSON-lines file (none when the file does not exist); IOError naming the file
 // and line when one does not parse.
 std::vector<json> read_jsonl(const std::string& path);
-// Writes JSON to path (pretty-printed), through a temporary file and a rename.
+// "kl_per_dimension[3] is inf": the first number in v that is NaN or infinite, "" when none.
+std::string first_non_finite(const json& v, const std::string& where);
+// Writes JSON to path (pretty-printed), through a temporary file and a rename. It and the
+// JSON-lines appends refuse (NonFiniteError naming the file and the key) a NaN or infinite number.
 void write_json_file(const std::string& path, const json& value);
 json read_json_file(const std::string& path);
 

@@ -3,7 +3,9 @@
 
 
 #include <limits>
+#include <map>
 #include <set>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -26,28 +28,6 @@ namespace gv::app {
   X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
   X(sample_every, "sample-every") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
 
-// "--lr: must be a number > 0, got -1" rather than CLI11's range up to DBL_MAX.
-CLI::Validator number_above(double lo, bool inclusive) {
-  return CLI::Validator(
-      [lo, inclusive](std::string& s) {
-        double v = 0;
-        bool ok = CLI::detail::lexical_cast(s, v) && (inclusive ? v >= lo : v > lo);
-        return ok ? std::string() : fmt::format("must be a number {} {}, got {}", inclusive ? ">=" : ">", lo, s);
-      },
-      fmt::format("NUMBER {} {}", inclusive ? ">=" : ">", lo));
-}
-
-// An integer >= lo ("--limit: must be an integer >= -1, got -5").
-CLI::Validator at_least(int64_t lo) {
-  return CLI::Validator(
-      [lo](std::string& s) {
-        int64_t v = 0;
-        bool ok = CLI::detail::lexical_cast(s, v) && v >= lo;
-        return ok ? std::string() : fmt::format("must be an integer >= {}, got {}", lo, s);
-      },
-      fmt::format("INT >= {}", lo));
-}
-
 namespace {
 
 const CLI::Validator kPositive = number_above(0, false), kNonNegative = number_above(0, true);
@@ -68,7 +48,7 @@ void add_data_flags(CLI::App& app, TrainConfig& c) {
                  "$GENVAE_MNIST_DIR / $GENVAE_FASHION_MNIST_DIR / $GENVAE_CIFAR10, else the usual place")
       ->group(g);
   app.add_option("--image-size", c.image_size, "folder:PATH: every image is resized and cropped to this square size")
-      ->check(CLI::Range(int64_t(4), int64_t(1024)))->capture_default_str()->group(g);
+      ->check(int_range(4, 1024))->capture_default_str()->group(g);
   app.add_flag("--grayscale", c.grayscale, "folder:PATH: load the images as one gray channel")->group(g);
   app.add_option("--limit", c.limit, "use only N training examples (-1: all)")
       ->check(at_least(-1))->capture_default_str()->group(g);
@@ -81,10 +61,10 @@ void add_data_flags(CLI::App& app, TrainConfig& c) {
 void add_model_flags(CLI::App& app, TrainConfig& c) {
   const char* g = "Model";
   app.add_option("--arch", c.arch, "encoder/decoder architecture")->check(CLI::IsMember({"mlp", "conv"}))->capture_default_str()->group(g);
-  app.add_option("--latent", c.latent, "latent dimensions Z")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str()->group(g);
-  app.add_option("--hidden", c.hidden, "mlp: units per hidden layer")->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str()->group(g);
+  app.add_option("--latent", c.latent, "latent dimensions Z")->check(int_range(1, 4096))->capture_default_str()->group(g);
+  app.add_option("--hidden", c.hidden, "mlp: units per hidden layer")->check(int_range(1, 100000))->capture_default_str()->group(g);
   app.add_option("--hidden-layers", c.hidden_layers, "mlp: hidden layers in the encoder and in the decoder")
-      ->check(CLI::Range(int64_t(1), int64_t(16)))->capture_default_str()->group(g);
+      ->check(int_range(1, 16))->capture_default_str()->group(g);
   app.add_option("--activation", c.activation, "mlp: hidden activation")
       ->check(CLI::IsMember({"softplus", "relu", "leaky_relu", "tanh"}))->capture_default_str()->group(g);
   app.add_option("--likelihood", c.likelihood, "the family of p(x|z) (and so the pixel preprocessing, see below)")
@@ -92,7 +72,7 @@ void add_model_flags(CLI::App& app, TrainConfig& c) {
       ->capture_default_str()->group(g);
   app.add_option("--sigma", c.sigma, "gaussian: the fixed standard deviation")->check(kPositive)->capture_default_str()->group(g);
   app.add_option("--components", c.components, "logistic-mixture: mixture components per pixel")
-      ->check(CLI::Range(int64_t(1), int64_t(64)))->capture_default_str()->group(g);
+      ->check(int_range(1, 64))->capture_default_str()->group(g);
 }
 
 void add_objective_flags(CLI::App& app, TrainConfig& c) {
@@ -113,13 +93,13 @@ void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
   const char* g = "Optimization";
   app.add_option("--optimizer", c.optimizer, "the update rule")->check(CLI::IsMember({"adam", "adamax", "sgd"}))->capture_default_str()->group(g);
   app.add_option("--lr", c.lr, "learning rate")->check(kPositive)->capture_default_str()->group(g);
-  app.add_option("--momentum", c.momentum, "sgd: momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str()->group(g);
+  app.add_option("--momentum", c.momentum, "sgd: momentum")->check(number_range(0.0, 0.999))->capture_default_str()->group(g);
   app.add_option("--weight-decay", c.weight_decay, "L2 weight decay added to the gradient")->check(kNonNegative)->capture_default_str()->group(g);
   app.add_option("--lr-schedule", c.lr_schedule,
                  "constant; step (lr * gamma^floor(step / lr-step)); exponential (lr * gamma^(step / lr-step))")
       ->check(CLI::IsMember({"constant", "step", "exponential"}))->capture_default_str()->group(g);
   app.add_option("--lr-gamma", c.lr_gamma, "decay factor of the step and exponential schedules")
-      ->check(CLI::Range(1e-9, 1.0))->capture_default_str()->group(g);
+      ->check(number_range(1e-9, 1.0))->capture_default_str()->group(g);
   app.add_option("--lr-step", c.lr_step, "steps per decay of the step and exponential schedules")
       ->check(at_least(1))->capture_default_str()->group(g);
   app.add_option("--lr-warmup", c.lr_warmup, "ramp the learning rate linearly from 0 over this many steps")
@@ -127,12 +107,13 @@ void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--grad-clip", c.grad_clip, "clip the global gradient norm to this (0: no clipping)")
       ->check(kNonNegative)->capture_default_str()->group(g);
   app.add_option("--epochs", c.epochs, "passes over the training set (with --resume: the new total)")
-      ->check(CLI::Range(int64_t(1), int64_t(1000000)))->capture_default_str()->group(g);
-  app.add_option("--batch", c.batch, "mini-batch size (the last short batch of an epoch is dropped)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str()->group(g);
-  app.add_option("--seed", c.seed, "seed of every random stream (weights, data order, binarization, z samples)")->capture_default_str()->group(g);
+      ->check(int_range(1, 1000000))->capture_default_str()->group(g);
+  app.add_option("--batch", c.batch, "mini-batch size. An epoch's last short batch is dropped, except when the training set is smaller than one "
+                 "batch: then every epoch is that one short batch")
+      ->check(int_range(1, int64_t(1) << 20))->capture_default_str()->group(g);
+  app.add_option("--seed", c.seed, "seed of every random stream (weights, data order, binarization, z samples)")->check(uint64_any())->capture_default_str()->group(g);
   app.add_option("--threads", c.threads, "CPU threads for OpenMP and OpenBLAS (0: every core)")
-      ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str()->group(g);
+      ->check(int_range(0, 1024))->capture_default_str()->group(g);
 }
 
 void add_run_flags(CLI::App& app, TrainConfig& c) {
@@ -187,17 +168,120 @@ json to_json(const TrainConfig& c) {
   return j;
 }
 
-TrainConfig train_config_from_json(const json& j) {
-  TrainConfig c;
-  try {
-#define GV_FROM_JSON(field, name) \
-  if (j.contains(name)) j.at(name).get_to(c.field);
-    GV_TRAIN_FIELDS(GV_FROM_JSON)
-#undef GV_FROM_JSON
-  } catch (const json::exception& e) {
-    GV_THROW(ValueError, "stored training configuration: {}", e.what());
+namespace {
+
+enum class Kind { text, integer, unsigned_integer, number, boolean };
+
+template <class T>
+constexpr Kind kind_of() {
+  if constexpr (std::is_same_v<T, std::string>) return Kind::text;
+  else if constexpr (std::is_same_v<T, bool>) return Kind::boolean;
+  else if constexpr (std::is_same_v<T, uint64_t>) return Kind::unsigned_integer;
+  else if constexpr (std::is_integral_v<T>) return Kind::integer;
+  else return Kind::number;
+}
+
+const std::map<std::string, Kind>& field_kinds() {
+  static const std::map<std::string, Kind> kinds = {
+#define GV_KIND(field, name) {name, kind_of<decltype(TrainConfig::field)>()},
+      GV_TRAIN_FIELDS(GV_KIND)
+#undef GV_KIND
+  };
+  return kinds;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::text: return "a string";
+    case Kind::integer: return "an integer";
+    case Kind::unsigned_integer: return "an integer >= 0";
+    case Kind::number: return "a number";
+    case Kind::boolean: return "true or false";
   }
+  return "?";
+}
+
+bool has_kind(const json& v, Kind k) {
+  switch (k) {
+    case Kind::text: return v.is_string();
+    case Kind::integer:
+    case Kind::unsigned_integer: return v.is_number_integer();  // the range is the flag's check
+    case Kind::number: return v.is_number();
+    case Kind::boolean: return v.is_boolean();
+  }
+  return false;
+}
+
+// The value as a command-line argument would spell it (a negative number too: CLI11 takes "-1"
+// after an option as its value).
+std::string arg_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_float()) return fmt::format("{}", v.get<double>());  // shortest round-trip form
+  return v.dump();
+}
+
+}  // namespace
+
+const std::set<std::string>& derived_config_keys() {
+  static const std::set<std::string> keys = {"data-path",  "data-shape",   "train-examples", "test-examples",
+                                             "preprocessing", "parameters", "threads-used",   "command"};
+  return keys;
+}
+
+std::vector<std::string> config_args(const json& j, const std::string& source, const std::set<std::string>& skip) {
+  GV_CHECK(j.is_object(), ValueError, "{}: expected a JSON object of flag names and values, got {}", source,
+           j.type_name());
+  std::vector<std::string> args;
+  for (const auto& [key, value] : j.items()) {
+    if (derived_config_keys().count(key) || skip.count(key)) continue;
+    const auto it = field_kinds().find(key);
+    GV_CHECK(it != field_kinds().end(), ValueError,
+             "{}: unknown key \"{}\": not a flag of genvae-train (keys are the flags' names without their dashes, "
+             "as in --help, and the facts genvae-train adds: {})",
+             source, key, fmt::join(derived_config_keys(), ", "));
+    GV_CHECK(has_kind(value, it->second), ValueError, "{}: key \"{}\" must be {}, got {} ({})", source, key,
+             kind_name(it->second), value.dump(), value.type_name());
+    if (value.is_boolean()) {
+      args.push_back("--" + key + "=" + arg_text(value));
+    } else {  // two arguments, so an empty string stays a value
+      args.push_back("--" + key);
+      args.push_back(arg_text(value));
+    }
+  }
+  return args;
+}
+
+void apply_config(const json& j, const std::string& source, TrainConfig& cfg, const std::set<std::string>& skip) {
+  const std::vector<std::string> args = config_args(j, source, skip);
+  std::vector<const char*> argv = {"config"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  CLI::App app;
+  add_train_flags(app, cfg);
+  try {
+    app.parse((int)argv.size(), argv.data());
+  } catch (const CLI::ParseError& e) {
+    GV_THROW(ValueError, "{}: {}", source, e.what());  // CLI11 names the flag: "--latent: must be ..."
+  }
+}
+
+TrainConfig train_config_from_json(const json& j, const std::string& source) {
+  TrainConfig c;
+  apply_config(j, source, c, {});
   return c;
+}
+
+Shape stored_shape(const json& j, const std::string& source) {
+  const json& s = j.at("data-shape");
+  GV_CHECK(s.is_array() && !s.empty(), ValueError, "{}: key \"data-shape\" must be a list of sizes, got {}", source,
+           s.dump());
+  Shape shape;
+  for (const json& d : s) {
+    GV_CHECK(d.is_number_integer() && d.get<int64_t>() > 0, ValueError,
+             "{}: key \"data-shape\" must be a list of positive sizes, got {}", source, s.dump());
+    shape.push_back(d.get<int64_t>());
+  }
+  return shape;
 }
 
 std::shared_ptr<vae::Likelihood> make_likelihood(const TrainConfig& c) {

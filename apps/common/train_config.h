@@ -5,11 +5,14 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "apps/common/datasets.h"
+#include "apps/common/flags.h"
 #include "apps/common/run_dir.h"
 #include "nn/optim.h"
 #include "vae/model.h"
@@ -43,11 +46,6 @@ struct TrainConfig {
   DataSpec data_spec() const;
 };
 
-// Checks for flags whose messages name the bound: "must be a number > 0, got -1" (inclusive: >=),
-// "must be an integer >= 1, got 0".
-CLI::Validator number_above(double lo, bool inclusive);
-CLI::Validator at_least(int64_t lo);
-
 // Registers every flag of genvae-train on app, bound to cfg's fields. A flag given twice takes its
 // last value.
 void add_train_flags(CLI::App& app, TrainConfig& cfg);
@@ -56,8 +54,21 @@ bool resumable_flag(const std::string& name);
 
 // The JSON form: one key per flag, named as the flag without its dashes ("hidden-layers").
 json to_json(const TrainConfig& cfg);
-// Reads the keys present (others keep their defaults; unknown keys are ignored).
-TrainConfig train_config_from_json(const json& j);
+// The keys of config.json that are not flags: facts derived at the start of the run (data-shape,
+// parameters, command, ...). Read back, they are ignored.
+const std::set<std::string>& derived_config_keys();
+// A stored configuration (config.json, or a checkpoint's extra.config) as the command-line
+// arguments it stands for ("--latent=20"), so that every value passes its flag's check. Refuses,
+// naming `source` and the key: a key that is neither a flag nor a derived fact, and a value of the
+// wrong JSON type (a string for an integer, 1.5 for an integer, ...). Keys in `skip` are left out.
+std::vector<std::string> config_args(const json& j, const std::string& source, const std::set<std::string>& skip = {});
+// Sets cfg's fields from the stored configuration (the others keep their values); ValueError
+// naming source and the flag for any value a flag's check refuses.
+void apply_config(const json& j, const std::string& source, TrainConfig& cfg, const std::set<std::string>& skip = {});
+// The defaults, then apply_config.
+TrainConfig train_config_from_json(const json& j, const std::string& source);
+// The stored "data-shape" (C, H, W); ValueError naming source when it is not a list of sizes.
+Shape stored_shape(const json& j, const std::string& source);
 
 std::shared_ptr<vae::Likelihood> make_likelihood(const TrainConfig& cfg);
 std::shared_ptr<vae::Regularizer> make_regularizer(const TrainConfig& cfg);

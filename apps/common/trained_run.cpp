@@ -20,13 +20,21 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   nn::Metadata meta = nn::read_safetensors(l.checkpoint).metadata;
   GV_CHECK(meta.count("extra.config"), IOError, "{}: no training configuration in its metadata (not written by "
            "genvae-train?)", l.checkpoint);
-  l.cfg = train_config_from_json(json::parse(meta["extra.config"]));
+  json stored;
+  try {
+    stored = json::parse(meta["extra.config"]);
+  } catch (const json::exception& e) {
+    GV_THROW(IOError, "{}: its training configuration (metadata extra.config) is not valid JSON: {}", l.checkpoint,
+             e.what());
+  }
+  l.cfg = train_config_from_json(stored, l.checkpoint);
   if (!o.data_dir.empty()) l.cfg.data_dir = o.data_dir;
   DataSpec spec = l.cfg.data_spec();
   spec.test_limit = o.test_limit;
   spec.with_train = o.with_train;
   if (o.with_train && o.train_limit != -1) spec.limit = o.train_limit;
   LoadedData data = load_data(spec);
+  if (stored.contains("data-shape")) check_data_shape(data, stored_shape(stored, l.checkpoint), "the checkpoint " + l.checkpoint);
   l.shape = data.shape;
   l.p = make_likelihood(l.cfg);
   Generator init(0);

@@ -52,6 +52,8 @@ struct Entries {
   bool is_archive = false;
   std::vector<uint8_t> blob;
   std::vector<Entry> list;
+  int64_t unsafe_skipped = 0;  // archive members with an absolute path or '..', never taken as data
+  std::string first_unsafe;
   std::string name(const Entry& e) const { return is_archive ? source + ":" + e.path : e.path; }
 };
 
@@ -77,6 +79,17 @@ int64_t label_of(const std::string& path, const std::string& split, const std::s
            fmt::join(names, ", "));
   return it - names.begin();
 }
+
+}  // namespace
+
+bool unsafe_member_path(const std::string& name) {
+  if (name.empty() || name[0] == '/' || name[0] == '\\') return true;
+  for (const auto& part : fs::path(name))
+    if (part == "..") return true;
+  return name.find("..\\") != std::string::npos || name.find("\\..") != std::string::npos;  // Windows separators
+}
+
+namespace {
 
 struct ArchiveCloser {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -114,6 +127,10 @@ void collect_from_archive(const std::string& path, const std::string& split, Ent
     const char* name = archive_entry_pathname(entry);
     if (name == nullptr || archive_entry_filetype(entry) != AE_IFREG) continue;
     const std::string where = path + ":" + name;
+    if (unsafe_member_path(name)) {
+      if (out.unsafe_skipped++ == 0) out.first_unsafe = name;
+      continue;
+    }
     const int64_t label = label_of(name, split, where);
     if (label < 0) continue;  // libarchive skips unread data by itself
     out.list.push_back({name, label, out.blob.size(), (size_t)archive_entry_size(entry)});
@@ -122,6 +139,11 @@ void collect_from_archive(const std::string& path, const std::string& split, Ent
   GV_CHECK(r == ARCHIVE_EOF, IOError, "load_cifar10: {}: corrupt or truncated archive{}: {} (libarchive)",
            path, out.list.empty() ? "" : " after " + out.list.back().path,
            archive_error_string(a.get()) ? archive_error_string(a.get()) : "unknown error");
+  if (out.unsafe_skipped > 0)
+    std::fprintf(stderr,
+                 "genvae: warning: load_cifar10: %s: skipped %lld archive member(s) with an absolute path or '..' "
+                 "(the first: %s); they are never taken as data\n",
+                 path.c_str(), (long long)out.unsafe_skipped, out.first_unsafe.c_str());
 }
 
 void collect_from_folder(const std::string& root, const std::string& split, Entries& out) {
@@ -166,7 +188,7 @@ Entries collect_entries(const std::string& path, const std::string& split) {
 // ---- decoding -----------------------------------------------------------------------------------
 // A split as bytes: labels (N) and pixels (N,3,32,32).
 struct RawSplit {
-  int64_t n = 0;
+  int64_t n = 0, unsafe_skipped = 0;
   std::vector<uint8_t> labels, pixels;
 };
 
@@ -212,6 +234,7 @@ RawSplit decode_entries(const Entries& in, int64_t n) {
 
 Cifar10Split to_tensors(const RawSplit& raw) {
   Cifar10Split s;
+  s.unsafe_skipped = raw.unsafe_skipped;
   s.images = Tensor::empty({raw.n, 3, kSide, kSide}, DType::f32);
   s.labels = Tensor::empty({raw.n}, DType::i64);
   float scale[256];
@@ -228,7 +251,9 @@ Cifar10Split to_tensors(const RawSplit& raw) {
 RawSplit build_split(const std::string& path, bool train, int64_t limit) {
   const Entries entries = collect_entries(path, train ? "train" : "test");
   const int64_t n = limit < 0 ? (int64_t)entries.list.size() : std::min<int64_t>(limit, entries.list.size());
-  return decode_entries(entries, n);
+  RawSplit raw = decode_entries(entries, n);
+  raw.unsafe_skipped = entries.unsafe_skipped;
+  return raw;
 }
 
 // ---- cache --------------------------------------------------------------------------------------

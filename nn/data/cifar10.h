@@ -20,7 +20,13 @@ const std::vector<std::string>& cifar10_classes();
 struct Cifar10Split {
   Tensor images;  // float32 (N, 3, 32, 32), pixel bytes scaled to [0, 1]
   Tensor labels;  // int64 (N), 0..9
+  // Archive members whose path is absolute or holds '..' anywhere: never taken as data, counted,
+  // and named in a warning on stderr (0 when the split came from the cache).
+  int64_t unsafe_skipped = 0;
 };
+
+// Whether an archive member's path may not be taken as data: absolute, or with a '..' part.
+bool unsafe_member_path(const std::string& name);
 
 // Loads the training (train = true) or test split from `path`: the .tar.gz (any tar that
 // libarchive reads, compressed or not) or a folder holding train/ and test/. Entries are taken in

@@ -232,7 +232,12 @@ Tensor images_to_tensor(const IdxArray& a, int64_t n) {
   return t;
 }
 
-Tensor labels_to_tensor(const IdxArray& a, int64_t n) {
+// Every label in the file is checked, not only the first n: a bad file is refused whatever --limit.
+Tensor labels_to_tensor(const IdxArray& a, int64_t n, int64_t num_classes, const std::string& path) {
+  for (size_t i = 0; i < a.bytes.size(); ++i)
+    GV_CHECK(a.bytes[i] < num_classes, IOError,
+             "load_mnist: {}: label {} at index {} (byte offset {}) is outside 0..{} ({} classes)", path, a.bytes[i], i,
+             8 + i, num_classes - 1, num_classes);
   Tensor t = Tensor::empty({n}, DType::i64);
   int64_t* out = t.data<int64_t>();
   for (int64_t i = 0; i < n; ++i) out[i] = a.bytes[i];
@@ -255,8 +260,10 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   return a;
 }
 
-MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit) {
+MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit, int64_t num_classes) {
   GV_CHECK(limit >= -1, ValueError, "load_mnist: limit must be -1 (all) or at least 0, got {}", limit);
+  GV_CHECK(num_classes >= 1 && num_classes <= 256, ValueError, "load_mnist: num_classes must be in 1..256, got {}",
+           num_classes);
   const std::string prefix = train ? "train" : "t10k";
   const std::string image_path = find_split_file(dir, prefix + "-images-idx3-ubyte");
   const std::string label_path = find_split_file(dir, prefix + "-labels-idx1-ubyte");
@@ -268,7 +275,7 @@ MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit) {
   GV_CHECK(images.dims[1] > 0 && images.dims[2] > 0, IOError,
            "load_mnist: {}: images of {}x{} pixels", image_path, images.dims[1], images.dims[2]);
   const int64_t n = limit < 0 ? images.dims[0] : std::min(limit, images.dims[0]);
-  return {images_to_tensor(images, n), labels_to_tensor(labels, n)};
+  return {images_to_tensor(images, n), labels_to_tensor(labels, n, num_classes, label_path), image_path, label_path};
 }
 
 std::string default_mnist_dir() {

@@ -35,12 +35,14 @@ IdxArray read_idx(const std::string& path, int expected_rank = -1);
 struct MnistSplit {
   Tensor images;  // float32 (N, 1, rows, cols), pixel bytes scaled to [0, 1]
   Tensor labels;  // int64 (N), the label bytes as they are (0..9 for MNIST)
+  std::string images_path, labels_path;  // the files they came from
 };
 
 // Loads {train,t10k}-images-idx3-ubyte and {train,t10k}-labels-idx1-ubyte from dir, each either
 // plain or with a .gz suffix. Checks that the two files hold the same number of items. With
-// limit >= 0 only the first min(limit, N) items are returned; -1 returns them all.
-MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit = -1);
+// limit >= 0 only the first min(limit, N) items are returned; -1 returns them all. Every label in
+// the file must be below num_classes (IOError naming the file, the index and the value).
+MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit = -1, int64_t num_classes = 10);
 
 // Where the MNIST files are looked for: $GENVAE_MNIST_DIR when set and not empty; else
 // ../shared/data/mnist from the current directory when it exists; else ../shared/data/mnist from

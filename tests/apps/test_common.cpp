@@ -177,7 +177,7 @@ TEST_CASE("RunDir: a non-empty folder needs --resume or --force; --force deletes
   CHECK_THROWS_WITH_AS(read_jsonl((other / "bad.jsonl").string()), doctest::Contains("line 2"), IOError);
 }
 
-TEST_CASE("TrainConfig: every flag round-trips through JSON; unknown keys are ignored") {
+TEST_CASE("TrainConfig: every flag round-trips through JSON; derived facts are ignored, unknown keys refused") {
   TrainConfig c;
   c.data = "folder:/x";
   c.latent = 7;
@@ -189,9 +189,31 @@ TEST_CASE("TrainConfig: every flag round-trips through JSON; unknown keys are ig
   CHECK(j["hidden-layers"] == 2);
   CHECK(j["debug-nan-at-step"] == 0);
   j["data-shape"] = {1, 28, 28};  // derived facts stored beside the flags
-  TrainConfig d = train_config_from_json(j);
+  TrainConfig d = train_config_from_json(j, "run/config.json");
   CHECK(to_json(d) == to_json(c));
-  CHECK_THROWS_AS(train_config_from_json(json{{"latent", "many"}}), ValueError);
+  // each refusal names the file and the key
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"latent", "many"}}, "f.json"),
+                       doctest::Contains("f.json: key \"latent\" must be an integer, got \"many\" (string)"), ValueError);
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"latent", 2.5}}, "f.json"),
+                       doctest::Contains("key \"latent\" must be an integer"), ValueError);
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"grayscale", 1}}, "f.json"),
+                       doctest::Contains("key \"grayscale\" must be true or false"), ValueError);
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"latnet", 4}}, "f.json"),
+                       doctest::Contains("f.json: unknown key \"latnet\""), ValueError);
+  // a value of the right type still passes its flag's check
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"latent", 0}}, "f.json"),
+                       doctest::Contains("f.json: --latent: must be an integer in 1..4096, got 0"), ValueError);
+  CHECK_THROWS_WITH_AS(train_config_from_json(json{{"seed", -1}}, "f.json"),
+                       doctest::Contains("--seed: must be an integer in 0..18446744073709551615, got -1"), ValueError);
+  CHECK_THROWS_WITH_AS(train_config_from_json(json::array({1, 2}), "f.json"),
+                       doctest::Contains("expected a JSON object"), ValueError);
+  // a float field given as an integer is fine; a long seed survives
+  TrainConfig f = train_config_from_json(json{{"lambda", 2}, {"seed", 18446744073709551615ull}, {"grayscale", false}}, "f");
+  CHECK(f.lambda == 2.0);
+  CHECK(f.seed == 18446744073709551615ull);
+  CHECK_FALSE(f.grayscale);
+  CHECK(stored_shape(json{{"data-shape", {1, 28, 28}}}, "f") == Shape{1, 28, 28});
+  CHECK_THROWS_WITH_AS(stored_shape(json{{"data-shape", {1, -28}}}, "f"), doctest::Contains("positive sizes"), ValueError);
   CLI::App app;
   TrainConfig e;
   add_train_flags(app, e);
@@ -255,4 +277,95 @@ TEST_CASE("data names and where the data is looked for") {
   CHECK(resolve_data_path(s) == "/usr/share/datasets/fashion-mnist");
   s.name = "folder:/nowhere/at/all";
   CHECK_THROWS_AS(load_data(s), IOError);
+}
+
+namespace {
+// The validator's verdict on s: "" when accepted.
+std::string verdict(const CLI::Validator& v, std::string s) { return v(s); }
+
+// An IDX file of unsigned bytes: magic 0x0000080N, big-endian dims, then zeros.
+void write_idx(const fs::path& p, const std::vector<uint32_t>& dims, uint8_t fill = 0) {
+  std::ofstream f(p, std::ios::binary);
+  const uint8_t magic[4] = {0, 0, 8, (uint8_t)dims.size()};
+  f.write((const char*)magic, 4);
+  size_t n = 1;
+  for (uint32_t d : dims) {
+    const uint8_t be[4] = {uint8_t(d >> 24), uint8_t(d >> 16), uint8_t(d >> 8), uint8_t(d)};
+    f.write((const char*)be, 4);
+    n *= d;
+  }
+  std::vector<char> body(n, (char)fill);
+  f.write(body.data(), (std::streamsize)n);
+}
+}  // namespace
+
+TEST_CASE("flag checks: not a number, not an integer, out of range, a sign for an unsigned setting") {
+  CHECK(verdict(int_range(1, 4096), "20") == "");
+  CHECK(verdict(int_range(1, 4096), "+20") == "");
+  CHECK(verdict(int_range(1, 4096), "0") == "must be an integer in 1..4096, got 0");
+  CHECK(verdict(int_range(1, 4096), "abc") == "not a number: 'abc' (expected an integer in 1..4096)");
+  CHECK(verdict(int_range(1, 4096), "1.5") == "not an integer: '1.5' (expected an integer in 1..4096)");
+  CHECK(verdict(int_range(1, 4096), "1e3") == "not an integer: '1e3' (expected an integer in 1..4096)");
+  CHECK(verdict(int_range(1, 4096), "") == "not a number: '' (expected an integer in 1..4096)");
+  CHECK(verdict(int_range(1, 4096), " 5") == "not a number: ' 5' (expected an integer in 1..4096)");
+  CHECK(verdict(at_least(-1), "-1") == "");
+  CHECK(verdict(at_least(-1), "99999999999999999999") == "must be an integer >= -1, got 99999999999999999999");
+  CHECK(verdict(uint64_any(), "18446744073709551615") == "");
+  CHECK(verdict(uint64_any(), "0") == "");
+  CHECK(verdict(uint64_any(), "-1") == "must be an integer in 0..18446744073709551615, got -1");
+  CHECK(verdict(uint64_any(), "+1") == "must be an integer in 0..18446744073709551615, got +1");
+  CHECK(verdict(uint64_any(), "18446744073709551616") == "must be an integer in 0..18446744073709551615, got 18446744073709551616");
+  CHECK(verdict(uint64_any(), "seven") == "not a number: 'seven' (expected an integer in 0..18446744073709551615)");
+  CHECK(verdict(number_above(0, false), "1e-3") == "");
+  CHECK(verdict(number_above(0, false), "0") == "must be a finite number > 0, got 0");
+  CHECK(verdict(number_above(0, true), "nan") == "not a number: 'nan' (expected a number >= 0)");
+  CHECK(verdict(number_above(0, true), "inf") == "must be a finite number >= 0, got inf");
+  CHECK(verdict(number_range(0, 0.999), "1") == "must be a number in [0, 0.999], got 1");
+  CHECK(verdict(number_range(0, 0.999), "x") == "not a number: 'x' (expected a number in [0, 0.999])");
+}
+
+TEST_CASE("load_data: train and test splits of different shapes name both files and both shapes") {
+  TempDir dir;
+  const fs::path d = dir.path / "idx";
+  fs::create_directories(d);
+  write_idx(d / "train-images-idx3-ubyte", {4, 28, 28});
+  write_idx(d / "train-labels-idx1-ubyte", {4});
+  write_idx(d / "t10k-images-idx3-ubyte", {3, 14, 14});
+  write_idx(d / "t10k-labels-idx1-ubyte", {3});
+  DataSpec spec;
+  spec.dir = d.string();
+  std::string msg;
+  try {
+    load_data(spec);
+  } catch (const IOError& e) {
+    msg = e.what();
+  }
+  INFO(msg);
+  CHECK(msg.find("the training and test splits disagree") != std::string::npos);
+  CHECK(msg.find((d / "train-images-idx3-ubyte").string() + " holds images of shape [1, 28, 28]") != std::string::npos);
+  CHECK(msg.find((d / "t10k-images-idx3-ubyte").string() + " holds [1, 14, 14]") != std::string::npos);
+  // the test split alone loads, and then disagrees with a model trained on 28x28
+  spec.with_train = false;
+  LoadedData t = load_data(spec);
+  CHECK(t.shape == Shape{1, 14, 14});
+  CHECK_THROWS_WITH_AS(check_data_shape(t, {1, 28, 28}, "the checkpoint c.safetensors"),
+                       doctest::Contains("does not fit the checkpoint c.safetensors: it was trained on images of shape "
+                                         "[1, 28, 28], but"),
+                       IOError);
+  CHECK_NOTHROW(check_data_shape(t, {1, 14, 14}, "x"));
+}
+
+TEST_CASE("JSON files and lines refuse numbers that are not finite, naming the file and the key") {
+  TempDir dir;
+  const std::string p = (dir.path / "eval.json").string();
+  json j = {{"elbo", -90.5}, {"kl_per_dimension", {1.0, std::numeric_limits<double>::infinity()}}};
+  CHECK_THROWS_WITH_AS(write_json_file(p, j), doctest::Contains("eval.json: kl_per_dimension[1] is inf"), NonFiniteError);
+  CHECK_FALSE(fs::exists(p));
+  j = {{"seconds", {{"elbo", std::nan("")}}}};
+  CHECK(first_non_finite(j, "") == "seconds.elbo is nan");
+  CHECK(first_non_finite(json{{"a", 1}, {"b", "nan"}}, "") == "");
+  fs::create_directories(dir.path / "run");
+  RunDir r((dir.path / "run").string(), RunDirMode::create);
+  CHECK_THROWS_AS(r.append_metrics(json{{"step", 1}, {"loss", -std::numeric_limits<double>::infinity()}}), NonFiniteError);
+  CHECK(read_jsonl(r.metrics_path()).empty());
 }

@@ -676,3 +676,55 @@ TEST_CASE("checkpoint: exact resume in one process (fresh model and optimizer ob
   CHECK(contains(resume_test::compare_files(dir.file("straight.safetensors"), dir.file("forgetful.safetensors")),
                  "values differ"));
 }
+
+TEST_CASE("checkpoint: a non-finite weight is refused by file, tensor and first bad index, nothing changed") {
+  TempDir dir;
+  std::string p = dir.file("ckpt.safetensors");
+  Tiny saved(1);
+  nn::Adam saved_opt(saved.named_parameters(), 0.003);
+  take_a_step(saved_opt);
+  nn::save_checkpoint(p, saved, &saved_opt, sample_state());
+  const nn::SafetensorsFile good = read_safetensors(p);
+
+  auto with_value = [&](const std::string& name, int64_t element, double value) {
+    nn::SafetensorsFile f = good;
+    for (auto& [n, t] : f.tensors)
+      if (n == name) {
+        t = t.clone();
+        if (t.dtype() == DType::f32) t.data<float>()[element] = (float)value;
+        else t.data<double>()[element] = value;
+      }
+    write_safetensors(p, f.tensors, f.metadata);
+  };
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity()}) {
+    with_value("model.w", 5, bad);  // w is (2, 3): element 5 is [1, 2]
+    Tiny m(2);
+    const std::vector<float> before = m.w.data().to_vector<float>();
+    nn::TrainState s;
+    std::string msg;
+    try {
+      nn::load_checkpoint(p, m, nullptr, s);
+    } catch (const gv::NonFiniteError& e) {
+      msg = e.what();
+    }
+    INFO("message: ", msg);
+    CHECK(contains(msg, p));
+    CHECK(contains(msg, "tensor model.w [2, 3]"));
+    CHECK(contains(msg, "at index [1, 2] (element 5 of 6)"));
+    CHECK(m.w.data().to_vector<float>() == before);
+    CHECK(s.step == 0);
+  }
+  // optimizer state is checked when an optimizer is loaded, and ignored without one
+  std::string moment;
+  for (const auto& [n, t] : good.tensors)
+    if (n.rfind("optim.", 0) == 0 && t.dtype() == DType::f32 && t.numel() > 0) moment = n;
+  REQUIRE(!moment.empty());
+  with_value(moment, 0, std::numeric_limits<double>::quiet_NaN());
+  Tiny m(2);
+  nn::Adam opt(m.named_parameters(), 0.1);
+  nn::TrainState s;
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(p, m, &opt, s), doctest::Contains(("tensor " + moment).c_str()), gv::NonFiniteError);
+  CHECK(opt.steps() == 0);
+  CHECK_NOTHROW(nn::load_checkpoint(p, m, nullptr, s));
+}

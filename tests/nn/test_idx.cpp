@@ -366,6 +366,22 @@ TEST_CASE("load_mnist: image and label files that disagree are an IOError") {
   CHECK(contains(msg, "expected 0x00000801"));
 }
 
+TEST_CASE("load_mnist: a label outside 0..num_classes-1 names the file, the index and the value") {
+  TempDir tmp;
+  write_plain(tmp.file("t10k-images-idx3-ubyte"), idx_file({4, 2, 2}, iota_bytes(16)));
+  write_plain(tmp.file("t10k-labels-idx1-ubyte"), idx_file({4}, {1, 2, 10, 4}));
+  std::string msg = message_of<gv::IOError>([&] { load_mnist(tmp.path.string(), false); });
+  CHECK(contains(msg, tmp.file("t10k-labels-idx1-ubyte")));
+  CHECK(contains(msg, "label 10 at index 2 (byte offset 10) is outside 0..9"));
+  // every label is checked, also beyond --limit
+  CHECK_THROWS_AS(load_mnist(tmp.path.string(), false, 1), gv::IOError);
+  // with more classes the same file is fine; 255 against 10 classes is refused
+  CHECK(load_mnist(tmp.path.string(), false, -1, 11).labels.to_vector<int64_t>() == std::vector<int64_t>{1, 2, 10, 4});
+  write_plain(tmp.file("t10k-labels-idx1-ubyte"), idx_file({4}, {255, 2, 3, 4}));
+  CHECK(contains(message_of<gv::IOError>([&] { load_mnist(tmp.path.string(), false); }), "label 255 at index 0"));
+  CHECK_THROWS_AS(load_mnist(tmp.path.string(), false, -1, 0), gv::ValueError);
+}
+
 TEST_CASE("default_mnist_dir: GENVAE_MNIST_DIR wins, else ../shared/data/mnist when it exists") {
   const char* old = std::getenv("GENVAE_MNIST_DIR");
   const std::string saved = old ? old : "";

@@ -609,6 +609,30 @@ TEST_CASE("load_cifar10: a synthetic tar.gz, entries sorted by path, labels from
   CHECK(folder.images.to_vector<float>() == train.images.to_vector<float>());
 }
 
+TEST_CASE("load_cifar10: archive members with an absolute path or '..' are never taken as data, and counted") {
+  TempDir dir;
+  Files f = synthetic_cifar();
+  const size_t good = f.size();
+  // each would be a valid train/<class>/ image by its last three parts
+  f.push_back({"../train/cat/0005.jpg", cifar_jpeg(3, 5)});
+  f.push_back({"/train/cat/0006.jpg", cifar_jpeg(3, 6)});
+  f.push_back({"x/../train/cat/0007.jpg", cifar_jpeg(3, 7)});
+  f.push_back({"train/cat/../cat/0008.jpg", cifar_jpeg(3, 8)});
+  write_tar_gz(dir.file("hostile.tar.gz"), f);
+  const Cifar10Split train = load_cifar10(dir.file("hostile.tar.gz"), true);
+  CHECK(train.unsafe_skipped == 4);
+  CHECK(train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 3, 9});  // only the four good ones
+  CHECK(good == 8);
+  CHECK(load_cifar10(dir.file("hostile.tar.gz"), false).unsafe_skipped == 4);  // every split says so
+  CHECK(unsafe_member_path("../a"));
+  CHECK(unsafe_member_path("/etc/passwd"));
+  CHECK(unsafe_member_path("a/.."));
+  CHECK(unsafe_member_path("a\\..\\b"));
+  CHECK(unsafe_member_path(""));
+  CHECK_FALSE(unsafe_member_path("train/cat/a..b.jpg"));
+  CHECK_FALSE(unsafe_member_path("./train/cat/1.jpg"));
+}
+
 TEST_CASE("load_cifar10: bad entries, unknown classes, corrupt archives and missing paths are IOErrors") {
   TempDir dir;
   SUBCASE("a truncated JPEG entry is named") {

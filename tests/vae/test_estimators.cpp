@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -417,4 +418,30 @@ TEST_CASE("estimators: restore the model's mode and reject bad arguments") {
   CHECK_THROWS_AS(mutual_information(model, Tensor::zeros({0, 1, 2, 2}), 2, g), ValueError);
   CHECK_THROWS_AS(kl_per_dimension(model, Tensor(), 2), ShapeError);
   CHECK(model.is_training() == false);
+}
+
+TEST_CASE("estimators refuse to report a result that is not finite, naming the quantity") {
+  // weights all finite, but an encoder whose log-variance overflows: exp(logvar) is inf in float32,
+  // so the KL is inf and the ELBO -inf or NaN
+  VAE m = tiny_vae(2, 0);
+  LastLayers l = last_layers(m);
+  std::vector<double> b(l.enc_b.numel(), 0.0);
+  for (size_t j = b.size() / 2; j < b.size(); ++j) b[j] = 1e30;  // [mu, logvar]: the logvar half
+  set_values(l.enc_b, b);
+  const Tensor x = binary_images(8, 3);
+  auto bern = make_likelihood("bernoulli", 1.0, 1);
+  Generator g(1);
+  CHECK_THROWS_WITH_AS(test_elbo(m, *bern, x, 4, g), doctest::Contains("test_elbo: the"), NonFiniteError);
+  CHECK_THROWS_WITH_AS(iwae_log_likelihood(m, *bern, x, 3, 4, g), doctest::Contains("the IWAE bound (k = 3) is"),
+                       NonFiniteError);
+  CHECK_THROWS_WITH_AS(kl_per_dimension(m, x, 4), doctest::Contains("the KL of latent dimension 0 is inf on 8 image(s)"),
+                       NonFiniteError);
+  CHECK_THROWS_WITH_AS(mutual_information(m, x, 4, g), doctest::Contains("mutual_information: "),
+                       NonFiniteError);
+  // a NaN mean: the activity is not finite, so active_units cannot quietly count 0
+  b.assign(b.size(), 0.0);
+  b[0] = std::numeric_limits<double>::quiet_NaN();
+  set_values(l.enc_b, b);
+  CHECK_THROWS_WITH_AS(active_units(m, x, 4), doctest::Contains("latent_activity: the mean of E_q z of latent dimension 0"),
+                       NonFiniteError);
 }
