@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
     write_json_file(out, report);
     if (report.contains("error")) {
       for (const auto& [key, message] : report["error"]["not_finite"].items())
-        std::fprintf(stderr, "genvae-eval: not finite: %s: %s\n", key.c_str(), message.get<std::string>().c_str());
+        std::fprintf(stderr, "genvae-eval: %s: not finite: %s: %s\n", l.checkpoint.c_str(), key.c_str(),
+                     message.get<std::string>().c_str());
       std::fprintf(stderr, "genvae-eval: wrote the finite results only to %s (its \"error\" field lists the others)\n",
                    out.c_str());
       return kExitNonFinite;

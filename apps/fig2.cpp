@@ -460,6 +460,7 @@ int main(int argc, char** argv) {
     lo.with_train = true;
     lo.train_limit = o.examples;
     TrainedRun l = load_trained_run(o.run, lo);
+    check_outputs_finite(l);
     std::string png = o.out.empty() ? (fs::path(l.checkpoint).parent_path() / "fig2.png").string() : o.out;
     if (fs::path(png).has_parent_path()) fs::create_directories(fs::path(png).parent_path());
     json report = analyse(o, l, png);
@@ -467,6 +468,9 @@ int main(int argc, char** argv) {
     write_json_file(js, report);
     print_summary(report);
     fmt::print("wrote {} and {}\n", png, js);
+  } catch (const NonFiniteError& e) {
+    std::fprintf(stderr, "%s: %s\n", "genvae-fig2", e.what());
+    return 3;  // as genvae-train and genvae-eval: a non-finite weight or result
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-fig2: %s\n", e.what());
     return 1;

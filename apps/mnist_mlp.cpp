@@ -78,6 +78,11 @@ int main(int argc, char** argv) {
     set_num_threads(int(threads));
     auto train = data::load_mnist(data_dir, true, limit);
     auto test = data::load_mnist(data_dir, false);
+    // the network's input is 784 pixels: say so by file before a shape error deep in the first step
+    for (const auto* split : {&train, &test})
+      GV_CHECK(split->images.size(2) == 28 && split->images.size(3) == 28, IOError,
+               "{} holds images of {}x{} pixels; genvae-mnist-mlp expects 28x28 (MNIST's size)", split->images_path,
+               split->images.size(2), split->images.size(3));
     const int64_t n = train.labels.size(0), steps = (n + batch - 1) / batch;
     fmt::print("MNIST from {}: {} training, {} test images; MLP 784-{}-10, batch {}, SGD lr {} momentum {}, {} threads\n",
                data_dir, n, test.labels.size(0), hidden, batch, lr, momentum, threads);

@@ -165,6 +165,7 @@ double naive_bound(vae::VAE& model, const vae::Likelihood& p, const Tensor& imag
     Tensor x = images.slice(0, s, std::min(n, s + b));
     total += vae::naive_objective(model, x, p, g).bound.item() * double(x.size(0));
   }
+  GV_CHECK(std::isfinite(total), NonFiniteError, "naive_bound: the bound E_x E_p(z) log p(x|z) is {} on {} images", total, n);
   return total / double(n);
 }
 

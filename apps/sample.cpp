@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
     lo.data_dir = o.data_dir;
     lo.test_limit = o.n + o.nn_examples;
     TrainedRun l = load_trained_run(o.run, lo);
+    check_outputs_finite(l);
     std::string main_png = o.out.empty()
                                ? (fs::path(l.checkpoint).parent_path() / fmt::format("samples-{}.png", o.mode)).string()
                                : o.out;
@@ -274,6 +275,9 @@ int main(int argc, char** argv) {
     write_json_file(json_path, report);
     print_summary(report);
     for (const auto& f : files) fmt::print("wrote {}\n", f);
+  } catch (const NonFiniteError& e) {
+    std::fprintf(stderr, "%s: %s\n", "genvae-sample", e.what());
+    return 3;  // as genvae-train and genvae-eval: a non-finite weight or result
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-sample: %s\n", e.what());
     return 1;

@@ -169,7 +169,6 @@ struct Run {
   double elapsed_before = 0;  // seconds trained by earlier processes of this run
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
-  Tensor last_x;                 // the last step's batch as the model saw it: a checkpoint's loss is taken on it
   Window log_window, epoch_window;  // the steps since the last log line, and since the epoch began
 
   double elapsed() const {
@@ -259,26 +258,34 @@ void open_run(Run& run, int argc, char** argv) {
   std::fflush(stdout);
 }
 
-// The objective of the current weights on a batch, without a graph and with its own z draws (the
-// run's streams are not touched, so saving changes nothing in the run).
-double loss_on(Run& run, const Tensor& x) {
+// The batch a checkpoint at state st was saved at: the last one its data order had handed out
+// (from (seed, epoch) alone, as the loader does), preprocessed as the test set is (fixed noise), so
+// that it can be rebuilt from the checkpoint file and the data at any later time.
+Tensor saved_at_batch(const Run& run, const nn::TrainState& st) {
+  int64_t epoch = st.epoch, b = st.batch_in_epoch - 1;
+  if (b < 0) {  // saved at an epoch's end: the last batch of the epoch before
+    if (epoch == 0) return {};
+    --epoch, b = run.loader->batches_per_epoch() - 1;
+  }
+  const int64_t n = run.loader->size(), begin = std::min(n, b * run.cfg.batch);
+  const Tensor order = data::BatchLoader::epoch_order(n, run.cfg.seed + 1, epoch);
+  const Tensor idx = order.slice(0, begin, std::min(n, begin + run.cfg.batch)).contiguous();
+  return run.prep.eval_set(data::take(run.data.train, idx).images);
+}
+
+// The objective of model on a batch, without a graph and with z draws of its own (the run's
+// streams are not touched, so checking a checkpoint changes nothing in the run).
+double loss_on(const Run& run, vae::VAE& model, const Tensor& x, int64_t step) {
   ag::NoGradGuard no_grad;
-  Generator g = Generator::stream(run.cfg.seed ^ kCheckpointLossSeed, uint64_t(run.state.step));
-  const double w = vae::regularizer_weight(run.cfg.lambda, run.cfg.warmup, run.state.step);
-  return vae::objective(*run.model, x, *run.p, *run.r, w, g).loss.item();
+  Generator g = Generator::stream(run.cfg.seed ^ kCheckpointLossSeed, uint64_t(step));
+  const double w = vae::regularizer_weight(run.cfg.lambda, run.cfg.warmup, step);
+  return vae::objective(model, x, *run.p, *run.r, w, g).loss.item();
 }
 
 // A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
-// batch of the step that produced them (stored as extra.checkpoint_loss, checked again at a stop).
+// batch it is saved at (saved_at_batch; stored as extra.checkpoint_loss).
 void save(Run& run) {
   auto& extra = run.state.extra;
-  if (run.last_x.defined()) {
-    const double l = loss_on(run, run.last_x);
-    if (!std::isfinite(l))
-      throw NonFinite(fmt::format("the weights after step {} give a loss of {} on that step's batch; they were "
-                                  "not saved", run.state.step, number(l)));
-    extra["checkpoint_loss"] = fmt::format("{:.17g}", l);
-  }  // else: no step since the checkpoint this run resumed from, whose loss is kept
   for (const auto& [name, v] : run.model->named_parameters())
     for (float x : v.data().to_vector<float>())
       if (!std::isfinite(x))
@@ -286,6 +293,13 @@ void save(Run& run) {
   data::LoaderPosition pos = run.loader->position();
   run.state.epoch = pos.epoch;
   run.state.batch_in_epoch = (pos.index + run.cfg.batch - 1) / run.cfg.batch;
+  if (const Tensor x = saved_at_batch(run, run.state); x.defined()) {
+    const double l = loss_on(run, *run.model, x, run.state.step);
+    if (!std::isfinite(l))
+      throw NonFinite(fmt::format("the weights after step {} give a loss of {} on the batch they are saved at; they "
+                                  "were not saved", run.state.step, number(l)));
+    extra["checkpoint_loss"] = fmt::format("{:.17g}", l);
+  }
   extra["config"] = run.config.dump();
   extra["elapsed"] = fmt::format("{:.3f}", run.elapsed());
   extra["log_window"] = run.log_window.dump();
@@ -314,7 +328,6 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
     throw NonFinite(fmt::format("the gradient norm is {} at step {} (epoch {})", number(s.grad_norm), step, epoch + 1));
   run.opt->step();
   run.state.step = step;
-  run.last_x = x;
   s.reconstruction = t.reconstruction.item();
   s.regularizer = t.regularizer.item();
   return s;
@@ -396,9 +409,9 @@ void train(Run& run) {
 // Ends a progress line left half-drawn on a terminal.
 const char* line_break() { return isatty(STDERR_FILENO) ? "\n" : ""; }
 
-// What the stop leaves behind. The checkpoint on disk is called good only after it is checked: it
-// loads (the loader refuses non-finite weights), and its loss on the batch it was saved at is
-// stored and finite.
+// What the stop leaves behind. The checkpoint on disk is called good only after it is checked
+// again from the file: it loads (the loader refuses non-finite weights), and the loss of its
+// weights on the batch it was saved at (rebuilt from its position and the data) is finite.
 std::string last_checkpoint_note(const Run& run) {
   if (!run.dir) return "nothing was written";
   const std::string path = run.dir->checkpoint_path();
@@ -409,14 +422,14 @@ std::string last_checkpoint_note(const Run& run) {
     std::unique_ptr<nn::Optimizer> opt = make_optimizer(run.cfg, model.named_parameters());
     nn::TrainState state;
     nn::load_checkpoint(path, model, opt.get(), state);
-    const auto it = state.extra.find("checkpoint_loss");
-    if (it == state.extra.end())
-      return fmt::format("nothing was saved; the checkpoint {} (step {}) has no stored loss, so it cannot be called "
-                         "good", path, state.step);
-    const double l = std::stod(it->second);
-    if (!std::isfinite(l)) return fmt::format("nothing was saved; the checkpoint {} is not good: its loss is {}", path, it->second);
+    const Tensor x = saved_at_batch(run, state);
+    if (!x.defined()) return fmt::format("nothing was saved; the checkpoint {} holds no step to check", path);
+    const double l = loss_on(run, model, x, state.step);
+    if (!std::isfinite(l))
+      return fmt::format("nothing was saved; the checkpoint {} (step {}) is not good: its loss on the batch it was "
+                         "saved at is {}", path, state.step, number(l));
     return fmt::format("nothing was saved; the last good checkpoint is {} (step {}: it loads, its weights are "
-                       "finite, and their loss on the batch it was saved at was {:.4f})",
+                       "finite, and their loss on the batch it was saved at is {:.4f})",
                        path, state.step, l);
   } catch (const std::exception& e) {
     return fmt::format("nothing was saved; the checkpoint {} is not good: {}", path, e.what());

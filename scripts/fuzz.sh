@@ -36,6 +36,6 @@ echo "fuzz.sh: the fuzzers found problems (or failed to run); scratch folder kep
 for f in $found; do
   target=$(basename "$(dirname "$f")")
   echo "  $f"
-  echo "    -> fix the reader, then: cp $f tests/fuzz/regressions/$target/"
+  echo "    -> fix the reader, then: cp $f tests/inputs/fuzz/$target/"
 done
 exit 1

@@ -1,7 +1,10 @@
 // trained_run.cpp: see trained_run.h.
 #include "apps/common/trained_run.h"
 
+#include <cmath>
 #include <filesystem>
+
+#include "engine/ops.h"
 
 namespace gv::app {
 namespace fs = std::filesystem;
@@ -44,6 +47,39 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
   if (o.with_train) l.train_x = data.train.images;
   return l;
+}
+
+namespace {
+// The first non-finite element of t: its multi-index and value, or "".
+std::string first_bad(const Tensor& t) {
+  const std::vector<double> v = t.to(DType::f64).to_vector<double>();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) {
+      std::vector<int64_t> idx(t.dim());
+      int64_t r = (int64_t)i;
+      for (int64_t d = t.dim() - 1; d >= 0; --d) idx[d] = r % t.size(d), r /= t.size(d);
+      return fmt::format("{} at [{}]", v[i], fmt::join(idx, ", "));
+    }
+  return "";
+}
+}  // namespace
+
+void check_outputs_finite(TrainedRun& l) {
+  ag::NoGradGuard no_grad;
+  const int64_t n = std::min<int64_t>(l.test_x.size(0), 100);
+  const Tensor x = l.test_x.slice(0, 0, n).contiguous();
+  auto [mu, logvar] = l.model->encode(ag::Var(x));
+  const Tensor var = exp(logvar.data());
+  const Tensor params = l.model->decode(mu).data();
+  for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu.data()},
+                                {"the encoder's variance exp(logvar)", &var},
+                                {"the decoder's output g(mu)", &params}}) {
+    const std::string bad = first_bad(*t);
+    GV_CHECK(bad.empty(), NonFiniteError,
+             "{}: the weights are finite but the model's outputs are not finite: {} is {} on the first {} test image(s); "
+             "nothing it would produce can be trusted",
+             l.checkpoint, what, bad, n);
+  }
 }
 
 }  // namespace gv::app

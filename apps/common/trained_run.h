@@ -36,4 +36,10 @@ struct LoadOptions {
 };
 TrainedRun load_trained_run(const std::string& run, const LoadOptions& o);
 
+// NonFiniteError naming the checkpoint when the model's outputs on the first test images (the
+// encoder's mean and variance, the decoder's output at the mean) are not all finite: weights that
+// are finite but overflow. Programs whose results would be garbage then (sampling, Fig. 2) call it
+// before they start; genvae-eval reports each estimate's finiteness instead.
+void check_outputs_finite(TrainedRun& l);
+
 }  // namespace gv::app

@@ -236,7 +236,7 @@ Tensor images_to_tensor(const IdxArray& a, int64_t n) {
 Tensor labels_to_tensor(const IdxArray& a, int64_t n, int64_t num_classes, const std::string& path) {
   for (size_t i = 0; i < a.bytes.size(); ++i)
     GV_CHECK(a.bytes[i] < num_classes, IOError,
-             "load_mnist: {}: label {} at index {} (byte offset {}) is outside 0..{} ({} classes)", path, a.bytes[i], i,
+             "load_mnist: {}: label {} at index {} (byte {} of the IDX data) is outside 0..{} ({} classes)", path, a.bytes[i], i,
              8 + i, num_classes - 1, num_classes);
   Tensor t = Tensor::empty({n}, DType::i64);
   int64_t* out = t.data<int64_t>();

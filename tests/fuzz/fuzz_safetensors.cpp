@@ -1,6 +1,6 @@
 // fuzz_safetensors.cpp: libFuzzer entry point for read_safetensors (a safetensors file).
 // The work is gv::fuzz::fuzz_one_safetensors in tests/fuzz/targets.h, which the normal test suite also
-// runs on every file of tests/fuzz/corpus/safetensors and tests/fuzz/regressions/safetensors. A gv::Error is the
+// runs on every file of tests/fuzz/corpus/safetensors and tests/inputs/fuzz/safetensors. A gv::Error is the
 // reader refusing bad input, as it should; anything else escapes and is reported as a crash.
 #include "tests/fuzz/targets.h"
 

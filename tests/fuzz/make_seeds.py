@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make_seeds.py: writes the fuzzers' seed corpora (tests/fuzz/corpus/<target>/, small valid files
-that every reader must accept) and the hand-made tricky inputs of tests/fuzz/regressions/<target>/
+that every reader must accept) and the hand-made tricky inputs of tests/inputs/fuzz/<target>/
 (hand-*: inputs each reader must refuse with a gv::Error, without crashing or allocating much).
 Run by hand when they need to change (python3 tests/fuzz/make_seeds.py); the files are committed,
-and CI never runs this. Crashers found by the fuzzers go into regressions/ beside these, under
+and CI never runs this. Crashers found by the fuzzers go into tests/inputs/fuzz/<target>/ (the corpus of bad inputs), under
 the names libFuzzer gave them. The JPEG seeds are made with TurboJPEG through ctypes."""
 import ctypes
 import ctypes.util
@@ -17,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def write(kind, target, name, data):
-    path = HERE / kind / target / name
+    # regressions live in the corpus of bad inputs, tests/inputs/fuzz/<target>/
+    path = (HERE.parent / "inputs" / "fuzz" if kind == "regressions" else HERE / kind) / target / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
 

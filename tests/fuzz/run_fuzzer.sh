@@ -3,7 +3,7 @@
 # seconds (default 30). What it writes goes to a scratch folder, never into the source tree:
 # $GENVAE_FUZZ_WORKDIR (scripts/fuzz.sh sets it) or a fresh folder under $TMPDIR or /tmp. There,
 # corpus/TARGET starts as a copy of FUZZ_SOURCE_DIR/corpus/TARGET and collects what the fuzzer finds
-# new; FUZZ_SOURCE_DIR/regressions/TARGET is read as a second corpus (so every kept crasher is
+# new; FUZZ_SOURCE_DIR/../inputs/fuzz/TARGET is read as a second corpus (so every kept crasher is
 # replayed first); crashing inputs land in artifacts/TARGET/. Exits 0 when the time ran out
 # without a finding, 1 otherwise (never libFuzzer's 77, which meson would count as a skip), after
 # printing where the crashing input is and what to do with it.
@@ -21,7 +21,7 @@ mkdir -p "$corpus" "$artifacts" || exit 1
 cp "$src/corpus/$target"/* "$corpus/" || exit 1
 extra=()
 [ -f "$src/dict/$target.dict" ] && extra+=("-dict=$src/dict/$target.dict")
-[ -d "$src/regressions/$target" ] && extra+=("$src/regressions/$target")
+[ -d "$src/../inputs/fuzz/$target" ] && extra+=("$src/../inputs/fuzz/$target")
 
 # Leaks are findings; so is any undefined behaviour (the build also aborts on it).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
@@ -45,7 +45,7 @@ if [ -n "$found" ]; then
   for f in $found; do echo "  crashing input: $f"; done
   echo "  Reproduce:  $fuzzer <crashing input>"
   echo "  Fix the reader, then keep the input as a regression test (replayed by tests/nn/test_fuzz_regressions.cpp):"
-  for f in $found; do echo "    cp $f tests/fuzz/regressions/$target/"; done
+  for f in $found; do echo "    cp $f tests/inputs/fuzz/$target/"; done
 else
   echo "  libFuzzer left no crashing input in $artifacts (timed out or killed?): see its output above."
 fi

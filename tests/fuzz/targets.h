@@ -1,5 +1,5 @@
 // targets.h: what the fuzzers run on each input, shared with the replay of tests/fuzz/corpus and
-// tests/fuzz/regressions in the normal test suite (tests/nn/test_fuzz_regressions.cpp).
+// tests/inputs/fuzz in the normal test suite (tests/nn/test_fuzz_regressions.cpp).
 //
 // Each fuzz_one_* hands arbitrary bytes to one file reader and either returns (the reader accepted
 // them, and what it returned passed the checks below) or throws gv::Error (the reader refused

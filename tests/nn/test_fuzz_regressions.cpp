@@ -2,7 +2,7 @@
 // (tests/fuzz/targets.h), so that what they found stays fixed in every build, the ASan + UBSan
 // one included:
 //  * every seed in tests/fuzz/corpus/<target>/ is a valid file and must be accepted;
-//  * every file in tests/fuzz/regressions/<target>/ must be accepted or refused with a gv::Error,
+//  * every file in tests/inputs/fuzz/<target>/ must be accepted or refused with a gv::Error,
 //    never crash, trip a sanitizer or break an invariant; the hand-made ones (hand-*) are all bad
 //    files and must be refused. Crashers the fuzzers find are added there under libFuzzer's names.
 #include <doctest/doctest.h>
@@ -77,7 +77,7 @@ void replay(const std::string& name, const Target& target) {
     }
     CHECK_MESSAGE(why.empty(), "a valid seed was refused: " << why);
   }
-  const fs::path regressions = dir / "regressions" / name;
+  const fs::path regressions = dir.parent_path() / "inputs" / "fuzz" / name;  // in the corpus of bad inputs
   REQUIRE(fs::is_directory(regressions));
   int hand_made = 0;
   for (const fs::path& f : files_in(regressions)) {

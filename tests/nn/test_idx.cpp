@@ -372,7 +372,7 @@ TEST_CASE("load_mnist: a label outside 0..num_classes-1 names the file, the inde
   write_plain(tmp.file("t10k-labels-idx1-ubyte"), idx_file({4}, {1, 2, 10, 4}));
   std::string msg = message_of<gv::IOError>([&] { load_mnist(tmp.path.string(), false); });
   CHECK(contains(msg, tmp.file("t10k-labels-idx1-ubyte")));
-  CHECK(contains(msg, "label 10 at index 2 (byte offset 10) is outside 0..9"));
+  CHECK(contains(msg, "label 10 at index 2 (byte 10 of the IDX data) is outside 0..9"));
   // every label is checked, also beyond --limit
   CHECK_THROWS_AS(load_mnist(tmp.path.string(), false, 1), gv::IOError);
   // with more classes the same file is fine; 255 against 10 classes is refused

@@ -273,3 +273,19 @@ TEST_CASE("latent_posterior: bad shapes raise errors that name them") {
   o.block = 0;
   CHECK(has(gv::test::error_of<ValueError>([&] { latent_posterior(enc, x, latents({0, 0}, 2), o); }), "block"));
 }
+
+TEST_CASE("encode_data refuses a posterior that is not finite, naming the image") {
+  VAE m = gv::test::tiny_vae({.latent = 2, .hidden_layers = 0});
+  ag::Var bias;
+  for (const auto& [name, v] : m.named_parameters())
+    if (name.rfind("encoder.", 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".bias") bias = v;
+  REQUIRE(bias.defined());
+  REQUIRE(bias.numel() == 4);  // [mu, logvar] for Z = 2
+  bias.set_data(Tensor::from_vector(std::vector<float>{0, 0, 0, 1e30f}, {4}));  // exp(1e30) overflows
+  Generator g(1);
+  const Tensor x = uniform({3, 1, 2, 2}, g);
+  CHECK_THROWS_WITH_AS(encode_data(m, x, 2), doctest::Contains("the posterior q(z|x) of image 0 is not finite"),
+                       NonFiniteError);
+  bias.set_data(Tensor::from_vector(std::vector<float>{0, 0, 0, 0}, {4}));
+  CHECK_NOTHROW(encode_data(m, x, 2));
+}
