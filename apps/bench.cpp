@@ -37,6 +37,7 @@
 #include "engine/ops.h"
 #include "engine/runtime.h"
 #include "nn/optim.h"
+#include "nn/train_step.h"
 #include "vae/objective.h"
 #include "vae/regularizer.h"
 
@@ -116,27 +117,22 @@ class Step {
     } else {
       GV_THROW(ValueError, "genvae-bench: no model for workload {}", name);
     }
-    model_ = std::make_unique<vae::VAE>(mc, init);
+    if (!p_) p_ = vae::bernoulli();  // W2 scores the decoder's sigmoid output itself; k = 1 either way
+    model_ = std::make_unique<vae::VAE>(mc, p_, init);
     opt_ = std::make_unique<nn::Adam>(model_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
   }
 
   double run() {
-    opt_->zero_grad();
-    ag::Var loss;
-    if (name_ == "W1") {
-      loss = vae::objective(*model_, x_, *p_, *r_, 1.0, g_).loss;
-    } else {
-      // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
-      auto [mu, logvar] = model_->encode(ag::Var(x_));
-      vae::Posterior q = vae::reparameterize(mu, logvar, g_);
-      ag::Var xhat = ag::sigmoid(model_->decode(q.z));
-      double b = double(x_.size(0));
-      ag::Var se = ag::sum(ag::square(xhat - ag::Var(x_))) / b;
-      loss = se + ag::sum(vae::kl_standard_normal(mu, logvar)) / b;
-    }
-    loss.backward();
-    opt_->step();
-    return loss.data().item();
+    return nn::train_step(*opt_, [&] {
+             if (name_ == "W1") return vae::objective(*model_, x_, *r_, 1.0, g_).loss;
+             // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
+             auto [mu, logvar] = model_->encode(ag::Var(x_));
+             vae::EncoderPosterior q = vae::reparameterize(mu, logvar, g_);
+             ag::Var xhat = ag::sigmoid(model_->decoder().params(q.z));
+             double b = double(x_.size(0));
+             ag::Var se = ag::sum(ag::square(xhat - ag::Var(x_))) / b;
+             return se + ag::sum(vae::kl_standard_normal(mu, logvar)) / b;
+           }).loss;
   }
 
  private:

@@ -98,7 +98,7 @@ void measure(json& j, json& errors, json& seconds, const std::string& key, F&& f
 json evaluate(TrainedRun& l, const EvalOptions& o) {
   json seconds = json::object(), j = json::object(), errors = json::object();
   Generator g(o.seed);
-  vae::VAE& m = *l.model;
+  vae::Model& m = *l.model;
   const Tensor& x = l.test_x;
   Tensor xi = first(x, o.iwae_examples), xm = first(x, o.mi_examples);
   j["checkpoint"] = l.checkpoint;
@@ -114,11 +114,11 @@ json evaluate(TrainedRun& l, const EvalOptions& o) {
   j["latent"] = l.cfg.latent;
   j["mi_examples"] = xm.size(0);
   measure(j, errors, seconds, "elbo", [&] {
-    auto elbo = vae::test_elbo(m, *l.p, x, o.batch, g);
+    auto elbo = vae::test_elbo(m, x, o.batch, g);
     j["elbo"] = elbo.elbo, j["reconstruction"] = elbo.reconstruction, j["kl"] = elbo.kl;
   });
   measure(j, errors, seconds, "iwae_log_likelihood",
-          [&] { j["iwae_log_likelihood"] = vae::iwae_log_likelihood(m, *l.p, xi, o.iwae_k, o.batch, g); });
+          [&] { j["iwae_log_likelihood"] = vae::iwae_log_likelihood(m, xi, o.iwae_k, o.batch, g); });
   measure(j, errors, seconds, "kl_per_dimension", [&] { j["kl_per_dimension"] = vae::kl_per_dimension(m, x, o.batch); });
   measure(j, errors, seconds, "active_units",
           [&] { j["active_units"] = vae::active_units(m, x, o.batch, o.au_threshold); });

@@ -33,7 +33,7 @@
 #include "apps/common/trained_run.h"
 #include "apps/progress.h"
 #include "engine/ops.h"
-#include "vae/posterior.h"
+#include "vae/data_posterior.h"
 
 using namespace gv;
 using namespace gv::app;
@@ -176,7 +176,7 @@ Tensor decode_mean(TrainedRun& l, const Tensor& z, int64_t batch) {
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < z.size(0); s += batch) {
     const Tensor zb = z.slice(0, s, std::min(z.size(0), s + batch)).to(dt).contiguous();
-    parts.push_back(l.p->mean(l.model->decode(ag::Var(zb)).data()).to(DType::f64));
+    parts.push_back(l.model->decoder().mean(zb).to(DType::f64));
   }
   return concat(parts, 0);
 }
@@ -294,10 +294,10 @@ json analyse(const Fig2Options& o, TrainedRun& l, std::string& png_path) {
   const vae::EncodedData enc = vae::encode_data(*l.model, x, o.batch, [&](int64_t done, int64_t) { enc_progress.update(done); });
   const std::vector<Range> r = latent_ranges(o, enc.mu);
   const Tensor z = grid_points(r, o.grid);
-  vae::PosteriorOptions po;
+  vae::DataPosteriorOptions po;
   Progress post_progress(fmt::format("q(x|z) at {} points", k), n);
   po.progress = [&](int64_t done, int64_t) { post_progress.update(done); };
-  const vae::LatentPosterior post = vae::latent_posterior(enc, x, z, po);
+  const vae::DataPosterior post = vae::data_posterior(enc, x, z, po);
   const Tensor g = decode_mean(l, z, o.batch);  // (K, 1, H, W) f64, the decoder's mean as is
   const Tensor g_display = Preprocessing::for_likelihood(l.cfg.likelihood).to_display(g);
 
@@ -393,7 +393,7 @@ json analyse(const Fig2Options& o, TrainedRun& l, std::string& png_path) {
                   {"expected_error", num(c.expected_error)},
                   {"used", c.used}});
 
-  const std::string title = "Posterior variance sum_i Var q(x|z)[x_i] with g(z) drawn over it";
+  const std::string title = "EncoderPosterior variance sum_i Var q(x|z)[x_i] with g(z) drawn over it";
   const std::string note = fmt::format(
       "p_data: {} training images. Grey: ESS < {:g}. corr(variance, blur of g): Pearson {:.2f}, Spearman {:.2f} "
       "over {} cells", n, o.min_ess, pearson(var, blur), spearman(var, blur), var.size());

@@ -12,6 +12,7 @@
 #include "engine/random.h"
 #include "engine/runtime.h"
 #include "nn/data/idx.h"
+#include "nn/train_step.h"
 
 using namespace gv;
 using gv::app::at_least, gv::app::int_range, gv::app::number_above, gv::app::number_range, gv::app::uint64_any;
@@ -21,7 +22,7 @@ namespace {
 
 struct Mlp {
   Var w1, b1, w2, b2;  // w1 (784, H), b1 (H), w2 (H, 10), b2 (10)
-  std::vector<Var> params() const { return {w1, b1, w2, b2}; }
+  std::vector<nn::NamedVar> named_parameters() const { return {{"w1", w1}, {"b1", b1}, {"w2", w2}, {"b2", b2}}; }
 
   Mlp(int64_t in, int64_t hidden, int64_t out, Generator& g) {
     // Kaiming-normal for the ReLU layer, Xavier-normal for the output layer
@@ -89,8 +90,7 @@ int main(int argc, char** argv) {
 
     Generator gen(seed);
     Mlp net(784, hidden, 10, gen);
-    std::vector<Tensor> velocity;
-    for (const Var& p : net.params()) velocity.push_back(Tensor::zeros(p.shape()));
+    nn::SGD opt(net.named_parameters(), lr, momentum);  // v = momentum v + grad; p -= lr v
     Tensor flat = train.images.reshape({n, -1});
 
     for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
@@ -103,17 +103,12 @@ int main(int argc, char** argv) {
         Tensor idx = Tensor::from_vector(std::vector<int64_t>(ord + b0, ord + b1), {b1 - b0});
         Tensor x = gather(flat, 0, idx.unsqueeze(1).expand({b1 - b0, 784}).contiguous());
         Tensor y = gather(train.labels, 0, idx);
-        Var loss = cross_entropy(net.forward(Var(x)), y);
-        for (const Var& p : net.params()) p.zero_grad();
-        loss.backward();
-        // v = momentum v + grad; p -= lr v
-        auto params = net.params();
-        for (size_t i = 0; i < params.size(); ++i) {
-          velocity[i] = add(mul(velocity[i], momentum), params[i].grad());
-          params[i].set_data(sub(params[i].data(), mul(velocity[i], lr)));
+        double l = 0;
+        try {
+          l = nn::train_step(opt, [&] { return cross_entropy(net.forward(Var(x)), y); }).loss;
+        } catch (const NonFiniteError& e) {
+          GV_THROW(NonFiniteError, "training diverged: {} at epoch {} step {}", e.what(), epoch, s);
         }
-        double l = loss.item();
-        GV_CHECK(std::isfinite(l), ValueError, "training diverged: loss {} at epoch {} step {}", l, epoch, s);
         if (s == 0) first_loss = l;
         loss_sum += l;
         prog.update(s + 1, fmt::format("loss {:.4f}", l));

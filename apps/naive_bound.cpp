@@ -32,6 +32,7 @@
 #include "engine/ops.h"
 #include "nn/data/images.h"
 #include "vae/estimators.h"
+#include "nn/train_step.h"
 #include "vae/objective.h"
 
 using namespace gv;
@@ -134,9 +135,9 @@ DataStats data_stats(const Tensor& images) {
 }
 
 // g(z) for the given z: (N, C, H, W).
-Tensor decoder_means(vae::VAE& m, const vae::Likelihood& p, const Tensor& z) {
+Tensor decoder_means(vae::VAE& m, const Tensor& z) {
   ag::NoGradGuard ng;
-  return p.mean(m.decode(ag::Var(z)).data());
+  return m.decoder().mean(z);
 }
 
 struct Spread {
@@ -144,8 +145,8 @@ struct Spread {
   double distance = 0;  // mean over z of ||g(z) - m||_2
 };
 
-Spread measure_spread(vae::VAE& model, const vae::Likelihood& p, const Tensor& z, const Tensor& data_mean) {
-  Tensor g = decoder_means(model, p, z).to(DType::f64);  // (N, C, H, W)
+Spread measure_spread(vae::VAE& model, const Tensor& z, const Tensor& data_mean) {
+  Tensor g = decoder_means(model, z).to(DType::f64);  // (N, C, H, W)
   const int64_t n = g.size(0);
   Spread s;
   s.spread = gv::mean(gv::mean(gv::square(g - gv::mean(g, {0}, true)), {0})).item();
@@ -157,13 +158,13 @@ Spread measure_spread(vae::VAE& model, const vae::Likelihood& p, const Tensor& z
 // The naive bound E_x E_{p(z)} log p(x|z) on the training images, one z per image: with x the
 // intensities, Bernoulli's log p = x l - softplus(l) is linear in x, so this is the exact expectation
 // over the dynamic binarization.
-double naive_bound(vae::VAE& model, const vae::Likelihood& p, const Tensor& images, Generator& g) {
+double naive_bound(vae::VAE& model, const Tensor& images, Generator& g) {
   ag::NoGradGuard ng;
   const int64_t n = images.size(0), b = 1000;
   double total = 0;
   for (int64_t s = 0; s < n; s += b) {
     Tensor x = images.slice(0, s, std::min(n, s + b));
-    total += vae::naive_objective(model, x, p, g).bound.item() * double(x.size(0));
+    total += vae::naive_objective(model, x, g).bound.item() * double(x.size(0));
   }
   GV_CHECK(std::isfinite(total), NonFiniteError, "naive_bound: the bound E_x E_p(z) log p(x|z) is {} on {} images", total, n);
   return total / double(n);
@@ -202,7 +203,6 @@ vae::ModelConfig model_config(const Options& o, const Shape& shape) {
   c.latent = o.latent;
   c.hidden = o.hidden;
   c.hidden_layers = o.hidden_layers;
-  c.params_per_channel = 1;
   return c;
 }
 
@@ -226,7 +226,7 @@ void setup(Experiment& e, int argc, char** argv) {
   // the same initial weights: two models built from generators in the same state
   for (Variant* v : {&e.a, &e.b}) {
     Generator init = Generator::stream(o.seed, 0);
-    v->model = std::make_unique<vae::VAE>(mc, init);
+    v->model = std::make_unique<vae::VAE>(mc, e.p, init);
     v->opt = std::make_unique<nn::Adam>(v->model->named_parameters(), o.lr);
     v->z_rng = Generator::stream(o.seed, 1);
   }
@@ -252,23 +252,24 @@ void setup(Experiment& e, int argc, char** argv) {
 }
 
 void step_variant(Experiment& e, Variant& v, const Tensor& x, bool naive) {
-  ag::Var loss;
   double recon = 0, reg = 0;
-  if (naive) {
-    vae::NaiveTerms t = vae::naive_objective(*v.model, x, *e.p, v.z_rng);
-    loss = t.loss;
-    recon = t.bound.item();
-  } else {
-    vae::ObjectiveTerms t = vae::objective(*v.model, x, *e.p, *e.kl, 1.0, v.z_rng);
-    loss = t.loss;
+  auto loss = [&] {
+    if (naive) {
+      vae::NaiveTerms t = vae::naive_objective(*v.model, x, v.z_rng);
+      recon = t.bound.item();
+      return t.loss;
+    }
+    vae::ObjectiveTerms t = vae::objective(*v.model, x, *e.kl, 1.0, v.z_rng);
     recon = t.reconstruction.item();
     reg = t.regularizer.item();
+    return t.loss;
+  };
+  double l = 0;
+  try {
+    l = nn::train_step(*v.opt, loss).loss;
+  } catch (const NonFiniteError& err) {
+    GV_THROW(NonFiniteError, "{}: {} at step {}", v.label, err.what(), e.step + 1);
   }
-  const double l = loss.item();
-  GV_CHECK(std::isfinite(l), ValueError, "{}: the loss is {} at step {}", v.label, l, e.step + 1);
-  v.opt->zero_grad();
-  loss.backward();
-  v.opt->step();
   v.loss_sum += l, v.recon_sum += recon, v.kl_sum += reg, ++v.window;
   v.last_loss = l;
 }
@@ -276,7 +277,7 @@ void step_variant(Experiment& e, Variant& v, const Tensor& x, bool naive) {
 void log_row(Experiment& e, const Tensor& z) {
   json row = {{"step", e.step}, {"time", e.seconds()}};
   for (Variant* v : {&e.a, &e.b}) {
-    Spread s = measure_spread(*v->model, *e.p, z, e.stats.mean);
+    Spread s = measure_spread(*v->model, z, e.stats.mean);
     if (v->window > 0) {  // the means of the training steps since the last row (none at step 0)
       const double n = double(v->window);
       row[v->key + "_loss"] = v->loss_sum / n;
@@ -332,7 +333,7 @@ std::string write_samples_figure(Experiment& e, const json& result) {
   const Tensor z = normal({64, e.o.latent}, g, 0, 1, e.a.model->dtype());
   const int64_t factor = 2, margin = 16, gap = 28, line = text_height(2) + 8;
   auto grid = [&](vae::VAE& m) {
-    return upscale_rgb(data::tensor_to_image(data::make_grid(decoder_means(m, *e.p, z), 8, 2, 0.5)), factor);
+    return upscale_rgb(data::tensor_to_image(data::make_grid(decoder_means(m, z), 8, 2, 0.5)), factor);
   };
   const data::Image ga = grid(*e.a.model), gb = grid(*e.b.model);
   const data::Image gm = upscale_rgb(data::tensor_to_image(data::make_grid(e.stats.mean, 1, 2, 0.5)), 2 * factor);
@@ -414,15 +415,15 @@ json measure(Experiment& e) {
                {"spread", e.stats.spread},
                {"distance_to_data_mean", e.stats.distance}};
   for (Variant* v : {&e.a, &e.b}) {
-    Spread s = measure_spread(*v->model, *e.p, z, e.stats.mean);
+    Spread s = measure_spread(*v->model, z, e.stats.mean);
     Generator g(kEvalSeed + 1);
-    const double bound = naive_bound(*v->model, *e.p, e.data.train.images, g);
+    const double bound = naive_bound(*v->model, e.data.train.images, g);
     json j = {{"spread", s.spread},
               {"distance_to_data_mean", s.distance},
               {"naive_bound", bound},
               {"gap_to_optimum", e.stats.optimum - bound}};
     Generator t(kEvalSeed + 2);
-    vae::ElboEstimate el = vae::test_elbo(*v->model, *e.p, e.prep.eval_set(e.data.test.images), 500, t);
+    vae::ElboEstimate el = vae::test_elbo(*v->model, e.prep.eval_set(e.data.test.images), 500, t);
     j["test_elbo"] = el.elbo;
     j["test_reconstruction"] = el.reconstruction;
     j["test_kl"] = el.kl;

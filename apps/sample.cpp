@@ -152,7 +152,7 @@ std::vector<vae::Samples> run_chains(TrainedRun& l, const Tensor& x0, const Samp
   for (int64_t k : kept) {
     while (t < k) {
       int64_t len = std::min(piece, k - t);
-      vae::Samples s = std::move(vae::sample_markov_chain(*l.model, *l.p, x, len, 1, g, o.mean_chain).back());
+      vae::Samples s = std::move(vae::sample_markov_chain(*l.model, x, len, 1, g, o.mean_chain).back());
       x = s.x;
       t += len;
       progress.update(t);
@@ -186,7 +186,7 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
   Generator g(o.seed);
   if (anc) {
     auto t0 = std::chrono::steady_clock::now();
-    vae::Samples s = vae::sample_ancestral(*l.model, *l.p, o.n, g, o.mean_chain);
+    vae::Samples s = vae::sample_ancestral(*l.model, o.n, g, o.mean_chain);
     std::string mean_png = o.mode == "ancestral" ? main_png : sibling(main_png, "-ancestral.png");
     write_image_grid(mean_png, prep.to_display(s.mean));
     files.push_back(mean_png);

@@ -24,6 +24,7 @@
 #include "apps/progress.h"
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
+#include "nn/train_step.h"
 #include "vae/estimators.h"
 #include "vae/objective.h"
 
@@ -160,7 +161,7 @@ struct Run {
   Preprocessing prep{PixelTransform::identity};
   std::shared_ptr<vae::Likelihood> p;
   std::shared_ptr<vae::Regularizer> r;
-  std::unique_ptr<vae::VAE> model;
+  std::unique_ptr<vae::Model> model;
   std::unique_ptr<nn::Optimizer> opt;
   std::shared_ptr<nn::LRSchedule> schedule;
   std::unique_ptr<data::BatchLoader> loader;
@@ -198,7 +199,7 @@ void build(Run& run) {
   run.p = make_likelihood(c);
   run.r = make_regularizer(c);
   Generator init = Generator::stream(c.seed, 0);
-  run.model = std::make_unique<vae::VAE>(model_config(c, run.data.shape, *run.p), init);
+  run.model = std::make_unique<vae::VAE>(model_config(c, run.data.shape), run.p, init);
   run.opt = make_optimizer(c, run.model->named_parameters());
   run.schedule = make_schedule(c);
   const int64_t n = run.data.train.size();
@@ -275,11 +276,11 @@ Tensor saved_at_batch(const Run& run, const nn::TrainState& st) {
 
 // The objective of model on a batch, without a graph and with z draws of its own (the run's
 // streams are not touched, so checking a checkpoint changes nothing in the run).
-double loss_on(const Run& run, vae::VAE& model, const Tensor& x, int64_t step) {
+double loss_on(const Run& run, vae::Model& model, const Tensor& x, int64_t step) {
   ag::NoGradGuard no_grad;
   Generator g = Generator::stream(run.cfg.seed ^ kCheckpointLossSeed, uint64_t(step));
   const double w = vae::regularizer_weight(run.cfg.lambda, run.cfg.warmup, step);
-  return vae::objective(model, x, *run.p, *run.r, w, g).loss.item();
+  return vae::objective(model, x, *run.r, w, g).loss.item();
 }
 
 // A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
@@ -318,15 +319,19 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
   s.weight = vae::regularizer_weight(c.lambda, c.warmup, run.state.step);
   s.lr = run.schedule->lr(run.state.step);
   run.opt->set_lr(s.lr);
-  vae::ObjectiveTerms t = vae::objective(*run.model, x, *run.p, *run.r, s.weight, run.state.rng("train"));
-  s.loss = t.loss.item();
-  if (!std::isfinite(s.loss)) throw NonFinite(fmt::format("the loss is {} at step {} (epoch {})", number(s.loss), step, epoch + 1));
-  run.opt->zero_grad();
-  t.loss.backward();
-  s.grad_norm = nn::clip_grad_norm(run.opt->params(), c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity());
-  if (!std::isfinite(s.grad_norm))
-    throw NonFinite(fmt::format("the gradient norm is {} at step {} (epoch {})", number(s.grad_norm), step, epoch + 1));
-  run.opt->step();
+  vae::ObjectiveTerms t;
+  try {
+    const nn::StepResult r = nn::train_step(
+        *run.opt,
+        [&] {
+          t = vae::objective(*run.model, x, *run.r, s.weight, run.state.rng("train"));
+          return t.loss;
+        },
+        c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity());
+    s.loss = r.loss, s.grad_norm = r.grad_norm;
+  } catch (const NonFiniteError& e) {
+    throw NonFinite(fmt::format("{} at step {} (epoch {})", e.what(), step, epoch + 1));
+  }
   run.state.step = step;
   s.reconstruction = t.reconstruction.item();
   s.regularizer = t.regularizer.item();
@@ -348,8 +353,8 @@ void log_metrics(Run& run, const StepStats& last, int64_t epoch) {
 }
 
 void write_images(Run& run, const std::string& tag) {
-  write_samples(*run.model, *run.p, run.prep, *run.dir, tag);
-  write_reconstructions(*run.model, *run.p, run.prep, *run.dir, tag, run.test_x);
+  write_samples(*run.model, run.prep, *run.dir, tag);
+  write_reconstructions(*run.model, run.prep, *run.dir, tag, run.test_x);
 }
 
 // The rest of the current epoch.
@@ -376,7 +381,7 @@ void end_of_epoch(Run& run, int64_t epoch) {
   const Window train = run.epoch_window;
   run.epoch_window = Window{};
   Generator g(kEvalSeed);
-  vae::ElboEstimate t = vae::test_elbo(*run.model, *run.p, run.test_x, run.cfg.batch, g);
+  vae::ElboEstimate t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
   run.dir->append_test(json{{"epoch", epoch + 1},
                             {"step", run.state.step},
                             {"test_elbo", t.elbo},
@@ -418,7 +423,7 @@ std::string last_checkpoint_note(const Run& run) {
   if (!std::filesystem::exists(path)) return "nothing was saved, and no checkpoint had been saved yet";
   try {
     Generator init(0);
-    vae::VAE model(model_config(run.cfg, run.data.shape, *run.p), init);
+    vae::VAE model(model_config(run.cfg, run.data.shape), run.p, init);
     std::unique_ptr<nn::Optimizer> opt = make_optimizer(run.cfg, model.named_parameters());
     nn::TrainState state;
     nn::load_checkpoint(path, model, opt.get(), state);

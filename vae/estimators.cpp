@@ -16,7 +16,7 @@ struct Placement {
   Device device = Device::cpu();
 };
 
-Placement placement_of(const VAE& model) {
+Placement placement_of(const Model& model) {
   auto params = model.parameters();
   if (params.empty()) return {};
   return {params.front().dtype(), params.front().data().device()};
@@ -82,15 +82,15 @@ const std::vector<double>& finite(const char* op, const std::string& what, const
 // ---- the ELBO --------------------------------------------------------------------------------
 // ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x)||p(z)) (Kingma & Welling 2014; the paper's eq. (8)),
 // the first term by one reparameterized draw per example, the KL in closed form.
-ElboEstimate test_elbo(VAE& model, const Likelihood& p, const Tensor& images, int64_t batch, Generator& g) {
+ElboEstimate test_elbo(Model& model, const Tensor& images, int64_t batch, Generator& g) {
   check_inputs("test_elbo", images, batch);
   EvalScope scope(model);
   const Placement at = placement_of(model);
   double rec = 0, kl = 0;
   for_each_batch(images, batch, at, [&](const Tensor& x, int64_t) {
     auto [mu, logvar] = model.encode(ag::Var(x));           // (B, Z) each
-    Posterior q = reparameterize(mu, logvar, g);            // z (B, Z)
-    rec += sum_of(p.log_prob(x, model.decode(q.z)).data());  // sum_b log p(x_b|z_b)
+    EncoderPosterior q = reparameterize(mu, logvar, g);            // z (B, Z)
+    rec += sum_of(model.decoder().log_prob(x, q.z).data());  // sum_b log p(x_b|z_b)
     kl += sum_of(kl_standard_normal(mu, logvar).data());     // sum_b sum_j KL_bj
   });
   const double n = (double)images.size(0);
@@ -107,7 +107,7 @@ ElboEstimate test_elbo(VAE& model, const Likelihood& p, const Tensor& images, in
 // computed as logsumexp_i(log w_i) - log k. L_1 is the ELBO in expectation, L_k <= L_{k+1} <= log p(x)
 // in expectation. The k draws are taken one after another (each a batch-sized decoder call), and the
 // log weights are kept per example, B x k doubles.
-double iwae_log_likelihood(VAE& model, const Likelihood& p, const Tensor& images, int64_t k, int64_t batch,
+double iwae_log_likelihood(Model& model, const Tensor& images, int64_t k, int64_t batch,
                            Generator& g) {
   check_inputs("iwae_log_likelihood", images, batch);
   GV_CHECK(k > 0, ValueError, "iwae_log_likelihood: k (samples per example) must be positive, got {}", k);
@@ -126,7 +126,7 @@ double iwae_log_likelihood(VAE& model, const Likelihood& p, const Tensor& images
       const Tensor eps = normal(mu.shape(), g, 0, 1, mu.dtype(), mu.device());
       const Tensor z = mu + std_dev * eps;
       // log p(x|z): (B)
-      const Tensor log_px = p.log_prob(x, model.decode(ag::Var(z))).data();
+      const Tensor log_px = model.decoder().log_prob(x, ag::Var(z)).data();
       // log N(z; 0, I) = -1/2 sum_j (z_j^2 + log 2pi): (B), in double
       const Tensor log_pz = sum(square(z.to(DType::f64)) + kLog2Pi, {1}) * -0.5;
       // log q(z|x) = -1/2 sum_j (eps_j^2 + logvar_j + log 2pi), from eps itself (exact, also for tiny sigma)
@@ -144,7 +144,7 @@ double iwae_log_likelihood(VAE& model, const Likelihood& p, const Tensor& images
 // KL_j = E_x [ 1/2 (mu_j^2 + exp(logvar_j) - 1 - logvar_j) ], the closed form of
 // KL(N(mu_j, exp(logvar_j)) || N(0, 1)) (Kingma & Welling 2014, appendix B). The entries add up
 // to the KL term of test_elbo.
-std::vector<double> kl_per_dimension(VAE& model, const Tensor& images, int64_t batch) {
+std::vector<double> kl_per_dimension(Model& model, const Tensor& images, int64_t batch) {
   check_inputs("kl_per_dimension", images, batch);
   EvalScope scope(model);
   const Placement at = placement_of(model);
@@ -165,7 +165,7 @@ std::vector<double> kl_per_dimension(VAE& model, const Tensor& images, int64_t b
 //   A_u = Cov_x( E_{q(z|x)}[z_u] ) = Var_x( mu_u(x) ),
 // here the sample variance over the data set (divided by N - 1; 0 for a single example), computed
 // in two passes over the stored means (N x Z doubles) in double.
-std::vector<double> latent_activity(VAE& model, const Tensor& images, int64_t batch) {
+std::vector<double> latent_activity(Model& model, const Tensor& images, int64_t batch) {
   check_inputs("latent_activity", images, batch);
   EvalScope scope(model);
   const Placement at = placement_of(model);
@@ -193,7 +193,7 @@ std::vector<double> latent_activity(VAE& model, const Tensor& images, int64_t ba
   return finite("latent_activity", "the activity Var_x(E_q z)", var, n);
 }
 
-int64_t active_units(VAE& model, const Tensor& images, int64_t batch, double threshold) {
+int64_t active_units(Model& model, const Tensor& images, int64_t batch, double threshold) {
   int64_t count = 0;
   for (double a : latent_activity(model, images, batch)) count += a > threshold ? 1 : 0;
   return count;
@@ -208,7 +208,7 @@ int64_t active_units(VAE& model, const Tensor& images, int64_t batch, double thr
 // blocks of `batch` samples, the (batch x M) matrix of log q(z_i|x_j), one latent dimension at a
 // time, and its logsumexp over j. The estimate is biased and cannot exceed log M (the j = i term
 // alone bounds the mixture from below by q(z_i|x_i)/M): it saturates when the true MI is near log M.
-MutualInformation mutual_information(VAE& model, const Tensor& images, int64_t batch, Generator& g) {
+MutualInformation mutual_information(Model& model, const Tensor& images, int64_t batch, Generator& g) {
   check_inputs("mutual_information", images, batch);
   EvalScope scope(model);
   const Placement at = placement_of(model);

@@ -27,8 +27,6 @@ void check_config(const ModelConfig& c) {
   for (int64_t d : c.data_shape)
     GV_CHECK(d > 0, ShapeError, "VAE: data_shape {} has a non-positive size", shape_str(c.data_shape));
   GV_CHECK(c.latent > 0, ValueError, "VAE: latent size must be positive, got {}", c.latent);
-  GV_CHECK(c.params_per_channel > 0, ValueError, "VAE: params_per_channel must be positive, got {}",
-           c.params_per_channel);
   if (c.arch == "mlp") {
     GV_CHECK(c.hidden > 0, ValueError, "VAE(mlp): hidden units must be positive, got {}", c.hidden);
     GV_CHECK(c.hidden_layers >= 0, ValueError, "VAE(mlp): hidden_layers must be >= 0, got {}", c.hidden_layers);
@@ -43,18 +41,19 @@ void check_config(const ModelConfig& c) {
 }
 
 // The decoder's output shape per example: (k*C, H, W) (or (k*D) for vector data).
-Shape params_shape(const ModelConfig& c) {
+Shape params_shape(const ModelConfig& c, const Likelihood& p) {
   Shape s = c.data_shape;
-  s[0] *= c.params_per_channel;
+  s[0] *= p.params_per_channel();
   return s;
 }
 
 }  // namespace
 
-VAE::VAE(const ModelConfig& cfg, Generator& g) : cfg_(cfg) {
+VAE::VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g) : cfg_(cfg) {
   check_config(cfg_);
+  GV_CHECK(p != nullptr, ValueError, "VAE: needs a likelihood family for its decoder");
   const int64_t Z = cfg_.latent, D = shape_numel(cfg_.data_shape);
-  const Shape out_shape = params_shape(cfg_);
+  const Shape out_shape = params_shape(cfg_, *p);
   auto enc = std::make_shared<Sequential>();
   auto dec = std::make_shared<Sequential>();
   if (cfg_.arch == "mlp") {
@@ -99,10 +98,10 @@ VAE::VAE(const ModelConfig& cfg, Generator& g) : cfg_(cfg) {
     // no output nonlinearity: the likelihood family interprets the raw output (see model.h)
   }
   encoder_ = register_module("encoder", enc);
-  decoder_ = register_module("decoder", dec);
+  decoder_ = register_module("decoder", std::make_shared<FactorizedDecoder>(dec, std::move(p), Z));
 }
 
-DType VAE::dtype() const {
+DType Model::dtype() const {
   auto ps = parameters();
   return ps.empty() ? DType::f32 : ps.front().dtype();
 }
@@ -115,13 +114,6 @@ std::pair<Var, Var> VAE::encode(const Var& x) {
   Var h = (*encoder_)(x);  // (B, 2Z)
   auto parts = ag::chunk(h, 2, 1);
   return {parts[0], parts[1]};  // mu (B, Z), logvar (B, Z)
-}
-
-Var VAE::decode(const Var& z) {
-  GV_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.latent, ShapeError,
-           "VAE::decode: expected z of shape (B, {}), got {}", cfg_.latent,
-           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
-  return (*decoder_)(z);  // (B, k*C, H, W)
 }
 
 }  // namespace gv::vae

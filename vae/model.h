@@ -19,8 +19,9 @@
 #include <string>
 
 #include "nn/layers.h"
+#include "vae/decoder.h"
+#include "vae/encoder_posterior.h"
 #include "vae/likelihood.h"
-#include "vae/regularizer.h"
 
 namespace gv::vae {
 
@@ -31,23 +32,37 @@ struct ModelConfig {
   int64_t hidden = 500;            // mlp: units per hidden layer
   int64_t hidden_layers = 2;       // mlp: hidden layers in encoder and decoder each
   std::string activation = "softplus";  // mlp: "softplus", "relu", "leaky_relu", "tanh"
-  int64_t params_per_channel = 1;  // from the likelihood (decoder output channels per data channel)
 };
 
-class VAE : public nn::Module {
+// What the objective, the estimators, the samplers and the programs need of a model: a Gaussian
+// encoder q(z|x) over a latent code of `latent()` dimensions, and a decoder p(x|z) that owns its
+// likelihood. Later models (the PixelVAE, the sequential VAE) plug in here.
+class Model : public nn::Module {
  public:
-  VAE(const ModelConfig& cfg, Generator& g);
+  virtual int64_t latent() const = 0;
+  virtual const Shape& data_shape() const = 0;  // (C, H, W)
+  DType dtype() const;                           // the dtype of the parameters (after any to())
+  // x (B, C, H, W) -> mu, logvar (B, Z)
+  virtual std::pair<ag::Var, ag::Var> encode(const ag::Var& x) = 0;
+  virtual Decoder& decoder() = 0;
+};
+
+// The VAE of model.h's header comment: an MLP or convolutional encoder and a FactorizedDecoder
+// (the network above, then the likelihood p).
+class VAE : public Model {
+ public:
+  VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g);
   const ModelConfig& config() const { return cfg_; }
-  DType dtype() const;  // the dtype of the parameters (after any to())
+  int64_t latent() const override { return cfg_.latent; }
+  const Shape& data_shape() const override { return cfg_.data_shape; }
   // x (B, C, H, W) -> mu, logvar (B, Z): the encoder's (B, 2Z) output split as [mu, logvar]
-  std::pair<ag::Var, ag::Var> encode(const ag::Var& x);
-  // z (B, Z) -> likelihood params (B, k*C, H, W)
-  ag::Var decode(const ag::Var& z);
+  std::pair<ag::Var, ag::Var> encode(const ag::Var& x) override;
+  FactorizedDecoder& decoder() override { return *decoder_; }
 
  private:
   ModelConfig cfg_;
-  std::shared_ptr<nn::Layer> encoder_;  // x -> (B, 2Z): [mu, logvar]
-  std::shared_ptr<nn::Layer> decoder_;  // z -> params
+  std::shared_ptr<nn::Layer> encoder_;           // x -> (B, 2Z): [mu, logvar]
+  std::shared_ptr<FactorizedDecoder> decoder_;  // z -> params -> p(x|z)
 };
 
 inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaussian log densities
@@ -56,13 +71,13 @@ inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaus
 // exceptions included. The estimators measure a model this way.
 class EvalScope {
  public:
-  explicit EvalScope(VAE& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
+  explicit EvalScope(Model& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
   ~EvalScope() { model_.train(was_training_); }
   EvalScope(const EvalScope&) = delete;
   EvalScope& operator=(const EvalScope&) = delete;
 
  private:
-  VAE& model_;
+  Model& model_;
   bool was_training_;
   ag::NoGradGuard no_grad_;
 };

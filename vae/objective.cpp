@@ -8,8 +8,7 @@ namespace gv::vae {
 
 using ag::Var;
 
-ObjectiveTerms objective(VAE& model, const Tensor& x, const Likelihood& p, const Regularizer& r, double weight,
-                         Generator& g) {
+ObjectiveTerms objective(Model& model, const Tensor& x, const Regularizer& r, double weight, Generator& g) {
   GV_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0, ShapeError, "objective: expected a batch x (B, ...), got {}",
            x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   const DType dt = model.dtype();
@@ -20,23 +19,23 @@ ObjectiveTerms objective(VAE& model, const Tensor& x, const Likelihood& p, const
   auto [mu, logvar] = model.encode(Var(xd));  // (B, Z) each
   t.q = reparameterize(mu, logvar, g);
   // E_q[log p(x|z)], one sample of z per example, averaged over the batch: (B) -> ()
-  t.reconstruction = ag::mean(p.log_prob(xd, model.decode(t.q.z)));
+  t.reconstruction = ag::mean(model.decoder().log_prob(xd, t.q.z));
   t.regularizer = r.value(t.q, g);  // R(q), averaged over the batch
   // eq. (7), negated: loss = -(reconstruction - lambda R)
   t.loss = -(t.reconstruction - t.regularizer * weight);
   return t;
 }
 
-NaiveTerms naive_objective(VAE& model, const Tensor& x, const Likelihood& p, Generator& g) {
+NaiveTerms naive_objective(Model& model, const Tensor& x, Generator& g) {
   GV_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0, ShapeError,
            "naive_objective: expected a batch x (B, ...), got {}", x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   const DType dt = model.dtype();
   const Tensor xd = x.dtype() == dt ? x : x.to(dt);
   NaiveTerms t;
   // z ~ p(z) = N(0, I), one per example, drawn without looking at x: no q(z|x)
-  t.z = normal({x.size(0), model.config().latent}, g, 0, 1, dt);
+  t.z = normal({x.size(0), model.latent()}, g, 0, 1, dt);
   // E_{p(z)}[log p(x|z)], one sample of z per example, averaged over the batch: (B) -> ()
-  t.bound = ag::mean(p.log_prob(xd, model.decode(Var(t.z))));
+  t.bound = ag::mean(model.decoder().log_prob(xd, Var(t.z)));
   t.loss = -t.bound;
   return t;
 }

@@ -4,6 +4,7 @@
 // Also the naive lower bound of section 2.2, eq. (3), which has no q at all (naive_objective).
 #pragma once
 #include "vae/model.h"
+#include "vae/regularizer.h"
 
 namespace gv::vae {
 
@@ -12,12 +13,11 @@ struct ObjectiveTerms {
   ag::Var reconstruction;  // E_q[log p(x|z)] averaged over the batch (nats per example)
   ag::Var regularizer;     // R(q), averaged over the batch
   double weight = 1;       // lambda
-  Posterior q;             // the posterior and its sample, for estimators and logging
+  EncoderPosterior q;             // the posterior and its sample, for estimators and logging
 };
 
 // One Monte-Carlo sample of z per example.
-ObjectiveTerms objective(VAE& model, const Tensor& x, const Likelihood& p, const Regularizer& r, double weight,
-                         Generator& g);
+ObjectiveTerms objective(Model& model, const Tensor& x, const Regularizer& r, double weight, Generator& g);
 
 // ---- the naive lower bound, section 2.2 ------------------------------------------------------------
 // Jensen's inequality gives a bound on log p(x) that needs no inference network, eq. (3):
@@ -39,6 +39,6 @@ struct NaiveTerms {
 // Eq. (3) on a batch x (B, ...): one z ~ N(0, I) per example from g (normal((B, Z), g) in the
 // model's dtype, the generator's only use), decoded by the decoder alone; the encoder is not run
 // and gets no gradient.
-NaiveTerms naive_objective(VAE& model, const Tensor& x, const Likelihood& p, Generator& g);
+NaiveTerms naive_objective(Model& model, const Tensor& x, Generator& g);
 
 }  // namespace gv::vae

@@ -1,5 +1,4 @@
-// regularizer.cpp: the Gaussian posterior's reparameterized sample, its KL to N(0, I), and the
-// regularizers R(q) of eq. (7): none (the unregularized VAE of section 2.4), KL (the ELBO, eq. 8),
+// regularizer.cpp: the regularizers R(q) of eq. (7): none (the unregularized VAE of section 2.4), KL (the ELBO, eq. 8),
 // KL with free bits, and MMD between q(z) and p(z); the regularizer weight's warm-up.
 #include "vae/regularizer.h"
 
@@ -10,33 +9,10 @@ namespace gv::vae {
 
 using ag::Var;
 
-// ---- q(z|x) = N(mu, diag(exp(logvar))) --------------------------------------------------------
-
-// z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): z is a differentiable function of mu and logvar
-// (Kingma & Welling 2013), so the gradient of E_q[f(z)] passes through the sample.
-Posterior reparameterize(const Var& mu, const Var& logvar, Generator& g) {
-  GV_CHECK(mu.defined() && logvar.defined(), ValueError, "reparameterize: mu or logvar is undefined");
-  GV_CHECK(mu.shape() == logvar.shape(), ShapeError, "reparameterize: mu {} and logvar {} differ in shape",
-           shape_str(mu.shape()), shape_str(logvar.shape()));
-  GV_CHECK(mu.dtype() == logvar.dtype(), DTypeError, "reparameterize: mu is {}, logvar is {}",
-           dtype_name(mu.dtype()), dtype_name(logvar.dtype()));
-  Var eps(normal(mu.shape(), g, 0, 1, mu.dtype(), mu.data().device()));  // (B, Z), a constant
-  Var z = mu + ag::exp(logvar * 0.5) * eps;
-  return {mu, logvar, z};
-}
-
-// KL(N(mu, s^2) || N(0, 1)) = 0.5 (mu^2 + s^2 - 1 - log s^2) per element, s^2 = exp(logvar): (B, Z).
-// It is 0 exactly when mu = 0 and logvar = 0, and positive otherwise.
-Var kl_standard_normal(const Var& mu, const Var& logvar) {
-  GV_CHECK(mu.shape() == logvar.shape(), ShapeError, "kl_standard_normal: mu {} and logvar {} differ in shape",
-           shape_str(mu.shape()), shape_str(logvar.shape()));
-  return (ag::square(mu) + ag::exp(logvar) - 1.0 - logvar) * 0.5;
-}
-
 namespace {
 
 // (B, Z) latents as the regularizers expect them, or a clear error.
-void check_latents(const Posterior& q, const char* who) {
+void check_latents(const EncoderPosterior& q, const char* who) {
   GV_CHECK(q.mu.defined() && q.logvar.defined(), ValueError, "{}: the posterior has no mu or logvar", who);
   GV_CHECK(q.mu.dim() == 2 && q.mu.shape() == q.logvar.shape(), ShapeError,
            "{}: expected mu and logvar of shape (B, Z), got {} and {}", who, shape_str(q.mu.shape()),
@@ -49,7 +25,7 @@ class NoRegularizer : public Regularizer {
   std::string name() const override { return "none"; }
   // A constant zero scalar (a Var without a graph) in the posterior's dtype, so that
   // loss = -(recon - weight * R) keeps one shape of code for every regularizer.
-  Var value(const Posterior& q, Generator&) const override {
+  Var value(const EncoderPosterior& q, Generator&) const override {
     const ag::Var& like = q.z.defined() ? q.z : q.mu;
     GV_CHECK(like.defined(), ValueError, "none: the posterior is empty");
     return Var(Tensor::scalar(0, like.dtype(), like.data().device()));
@@ -61,7 +37,7 @@ class KL : public Regularizer {
  public:
   std::string name() const override { return "kl"; }
   // sum over the latent dimensions, mean over the batch: (B, Z) -> ()
-  Var value(const Posterior& q, Generator&) const override {
+  Var value(const EncoderPosterior& q, Generator&) const override {
     check_latents(q, "kl");
     return ag::mean(ag::sum(kl_standard_normal(q.mu, q.logvar), {1}));
   }
@@ -74,7 +50,7 @@ class FreeBitsKL : public Regularizer {
  public:
   explicit FreeBitsKL(double lambda) : lambda_(lambda) {}
   std::string name() const override { return "free-bits"; }
-  Var value(const Posterior& q, Generator&) const override {
+  Var value(const EncoderPosterior& q, Generator&) const override {
     check_latents(q, "free-bits");
     Var per_dim = ag::mean(kl_standard_normal(q.mu, q.logvar), {0});  // (Z): mean over the batch
     Var floor(Tensor::full(per_dim.shape(), lambda_, per_dim.dtype(), per_dim.data().device()));
@@ -102,7 +78,7 @@ class MMD : public Regularizer {
  public:
   explicit MMD(double sigma) : sigma_(sigma) {}
   std::string name() const override { return "mmd"; }
-  Var value(const Posterior& q, Generator& g) const override {
+  Var value(const EncoderPosterior& q, Generator& g) const override {
     GV_CHECK(q.z.defined() && q.z.dim() == 2, ShapeError, "mmd: expected a sample z of shape (B, Z), got {}",
              q.z.defined() ? shape_str(q.z.shape()) : std::string("nothing"));
     const int64_t n = q.z.size(0), zdim = q.z.size(1);

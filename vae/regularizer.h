@@ -1,32 +1,21 @@
 // regularizer.h: the regularizers R(q) of the generalized objective E_q[log p(x|z)] - lambda R(q),
-// and the Gaussian posterior q(z|x) they act on.
+// acting on the encoder's Gaussian posterior q(z|x) (encoder_posterior.h).
 #pragma once
 #include <memory>
 #include <string>
 
 #include "autograd/ops.h"
 #include "engine/random.h"
+#include "vae/encoder_posterior.h"
 
 namespace gv::vae {
-
-// q(z|x) = N(mu, diag(exp(logvar))), and a reparameterized draw z = mu + exp(logvar/2) * eps.
-struct Posterior {
-  ag::Var mu;      // (B, Z)
-  ag::Var logvar;  // (B, Z)
-  ag::Var z;       // (B, Z), one sample per example
-};
-// Draws z from q by the reparameterization trick (eps ~ N(0, I) from g).
-Posterior reparameterize(const ag::Var& mu, const ag::Var& logvar, Generator& g);
-
-// KL(q(z|x) || N(0, I)) per example and latent dimension: 0.5 (mu^2 + exp(logvar) - 1 - logvar), (B, Z)
-ag::Var kl_standard_normal(const ag::Var& mu, const ag::Var& logvar);
 
 class Regularizer {
  public:
   virtual ~Regularizer() = default;
   virtual std::string name() const = 0;
   // R(q) averaged over the batch (a scalar); g supplies any extra randomness (MMD's prior draws)
-  virtual ag::Var value(const Posterior& q, Generator& g) const = 0;
+  virtual ag::Var value(const EncoderPosterior& q, Generator& g) const = 0;
 };
 
 std::shared_ptr<Regularizer> no_regularizer();              // R = 0: the unregularized VAE

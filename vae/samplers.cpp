@@ -9,23 +9,19 @@ using ag::Var;
 
 namespace {
 
-// x ~ p(x|z) (or its mean) from decoded parameters: (N, k*C, H, W) -> (N, C, H, W) twice.
-Samples draw_x(VAE& model, const Likelihood& p, const Tensor& z, Generator& g, bool use_mean) {
-  Tensor params = model.decode(Var(z)).data();
-  Samples s;
-  s.mean = p.mean(params);
-  s.x = use_mean ? s.mean : p.sample(params, g);
-  s.z = z;
-  return s;
+// x ~ p(x|z) (or its mean): (N, C, H, W) twice.
+Samples draw_x(Model& model, const Tensor& z, Generator& g, bool use_mean) {
+  Decoder::Draw d = model.decoder().draw(z, g, use_mean);
+  return {d.x, d.mean, z};
 }
 
 }  // namespace
 
-Samples sample_ancestral(VAE& model, const Likelihood& p, int64_t n, Generator& g, bool use_mean) {
+Samples sample_ancestral(Model& model, int64_t n, Generator& g, bool use_mean) {
   GV_CHECK(n > 0, ValueError, "sample_ancestral: the number of samples must be positive, got {}", n);
   ag::NoGradGuard no_grad;
-  Tensor z = normal({n, model.config().latent}, g, 0, 1, model.dtype());  // z ~ p(z) = N(0, I): (N, Z)
-  return draw_x(model, p, z, g, use_mean);
+  Tensor z = normal({n, model.latent()}, g, 0, 1, model.dtype());  // z ~ p(z) = N(0, I): (N, Z)
+  return draw_x(model, z, g, use_mean);
 }
 
 std::vector<int64_t> markov_chain_kept_steps(int64_t steps, int64_t keep) {
@@ -36,8 +32,8 @@ std::vector<int64_t> markov_chain_kept_steps(int64_t steps, int64_t keep) {
   return kept;
 }
 
-std::vector<Samples> sample_markov_chain(VAE& model, const Likelihood& p, const Tensor& x0, int64_t steps,
-                                         int64_t keep, Generator& g, bool use_mean) {
+std::vector<Samples> sample_markov_chain(Model& model, const Tensor& x0, int64_t steps, int64_t keep, Generator& g,
+                                         bool use_mean) {
   const std::vector<int64_t> kept = markov_chain_kept_steps(steps, keep);
   ag::NoGradGuard no_grad;
   const DType dt = model.dtype();
@@ -47,7 +43,7 @@ std::vector<Samples> sample_markov_chain(VAE& model, const Likelihood& p, const 
   for (int64_t t = 1; t <= steps; ++t) {
     auto [mu, logvar] = model.encode(Var(x));
     Tensor z = reparameterize(mu, logvar, g).z.data();  // z^(t-1) ~ q(z|x^(t-1)): (N, Z)
-    Samples s = draw_x(model, p, z, g, use_mean);        // x^(t) ~ p(x|z^(t-1))
+    Samples s = draw_x(model, z, g, use_mean);           // x^(t) ~ p(x|z^(t-1))
     x = s.x;
     if (next < kept.size() && kept[next] == t) {
       out.push_back(std::move(s));

@@ -46,27 +46,27 @@ void write_image_grid(const std::string& path, const Tensor& images, int64_t nro
   data::write_png(path, upscale(data::tensor_to_image(data::make_grid(images.contiguous(), nrow, 2, 0.5)), factor));
 }
 
-std::vector<std::string> write_samples(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+std::vector<std::string> write_samples(vae::Model& model, const Preprocessing& prep,
                                        const RunDir& dir, const std::string& tag, int64_t n) {
   ag::NoGradGuard no_grad;
   Generator g(kFigureSeed);
-  vae::Samples s = vae::sample_ancestral(model, p, n, g);
+  vae::Samples s = vae::sample_ancestral(model, n, g);
   std::vector<std::string> files{dir.samples_png(tag, "mean")};
   write_image_grid(files.back(), prep.to_display(s.mean));
-  if (p.name() == "bernoulli") {
+  if (model.decoder().likelihood().name() == "bernoulli") {
     files.push_back(dir.samples_png(tag, "draw"));
     write_image_grid(files.back(), prep.to_display(s.x));
   }
   return files;
 }
 
-std::string write_reconstructions(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
                                   const RunDir& dir, const std::string& tag, const Tensor& x) {
   ag::NoGradGuard no_grad;
   const int64_t n = std::min<int64_t>(32, x.size(0)), cols = std::min<int64_t>(8, n);
   Tensor in = x.slice(0, 0, n).contiguous();
   auto [mu, logvar] = model.encode(ag::Var(in));
-  Tensor rec = p.mean(model.decode(mu).data());  // (n, C, H, W)
+  Tensor rec = model.decoder().mean(mu.data());  // (n, C, H, W)
   std::vector<Tensor> rows;                      // a row of inputs, then the row of their reconstructions
   for (int64_t s = 0; s < n; s += cols) {
     int64_t e = std::min(n, s + cols);

@@ -23,13 +23,13 @@ void write_image_grid(const std::string& path, const Tensor& images, int64_t nro
 // n ancestral samples from a fixed seed (the same z every call, so successive grids show the model
 // changing): samples/<tag>-mean.png, and for a Bernoulli likelihood also samples/<tag>-draw.png.
 // Returns the files written.
-std::vector<std::string> write_samples(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+std::vector<std::string> write_samples(vae::Model& model, const Preprocessing& prep,
                                        const RunDir& dir, const std::string& tag, int64_t n = 64);
 
 // The first up to 32 images of x (preprocessed as the model sees them) and their reconstructions
 // mean(p(x | z = mu(x))), as rows of 8 inputs each followed by a row of their reconstructions:
 // recon/<tag>.png. Returns the file.
-std::string write_reconstructions(vae::VAE& model, const vae::Likelihood& p, const Preprocessing& prep,
+std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
                                   const RunDir& dir, const std::string& tag, const Tensor& x);
 
 // curves.png: training loss, reconstruction term and regularizer per logged step (metrics.jsonl),

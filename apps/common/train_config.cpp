@@ -292,7 +292,7 @@ std::shared_ptr<vae::Regularizer> make_regularizer(const TrainConfig& c) {
   return vae::make_regularizer(c.regularizer, c.reg_param);
 }
 
-vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape, const vae::Likelihood& p) {
+vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape) {
   vae::ModelConfig m;
   m.arch = c.arch;
   m.data_shape = data_shape;
@@ -300,7 +300,6 @@ vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape, con
   m.hidden = c.hidden;
   m.hidden_layers = c.hidden_layers;
   m.activation = c.activation;
-  m.params_per_channel = p.params_per_channel();
   return m;
 }
 

@@ -16,6 +16,7 @@
 #include "apps/common/run_dir.h"
 #include "nn/optim.h"
 #include "vae/model.h"
+#include "vae/regularizer.h"
 
 namespace gv::app {
 
@@ -72,7 +73,7 @@ Shape stored_shape(const json& j, const std::string& source);
 
 std::shared_ptr<vae::Likelihood> make_likelihood(const TrainConfig& cfg);
 std::shared_ptr<vae::Regularizer> make_regularizer(const TrainConfig& cfg);
-vae::ModelConfig model_config(const TrainConfig& cfg, const Shape& data_shape, const vae::Likelihood& p);
+vae::ModelConfig model_config(const TrainConfig& cfg, const Shape& data_shape);
 std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& cfg, std::vector<nn::NamedVar> params);
 std::shared_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg);
 

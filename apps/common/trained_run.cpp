@@ -41,7 +41,7 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   l.shape = data.shape;
   l.p = make_likelihood(l.cfg);
   Generator init(0);
-  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape, *l.p), init);
+  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape), l.p, init);
   nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
   l.model->eval();
   l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
@@ -70,10 +70,10 @@ void check_outputs_finite(TrainedRun& l) {
   const Tensor x = l.test_x.slice(0, 0, n).contiguous();
   auto [mu, logvar] = l.model->encode(ag::Var(x));
   const Tensor var = exp(logvar.data());
-  const Tensor params = l.model->decode(mu).data();
+  const Tensor params = l.model->decoder().mean(mu.data());
   for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu.data()},
                                 {"the encoder's variance exp(logvar)", &var},
-                                {"the decoder's output g(mu)", &params}}) {
+                                {"the decoder's mean g(mu)", &params}}) {
     const std::string bad = first_bad(*t);
     GV_CHECK(bad.empty(), NonFiniteError,
              "{}: the weights are finite but the model's outputs are not finite: {} is {} on the first {} test image(s); "

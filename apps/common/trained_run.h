@@ -18,7 +18,7 @@ struct TrainedRun {
   TrainConfig cfg;         // as stored by genvae-train
   nn::TrainState state;    // step and epoch it was saved at
   std::shared_ptr<vae::Likelihood> p;
-  std::unique_ptr<vae::VAE> model;  // in eval mode
+  std::unique_ptr<vae::Model> model;  // in eval mode (a vae::VAE today)
   Shape shape;                      // (C, H, W)
   Tensor test_x;                    // the test set, preprocessed as the model sees it (eval_set)
   Tensor train_x;                   // the training set in [0, 1] (raw), only when asked for

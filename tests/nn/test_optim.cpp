@@ -17,6 +17,7 @@
 
 #include "autograd/ops.h"
 #include "nn/optim.h"
+#include "nn/train_step.h"
 #include "tests/test_util.h"
 
 using namespace gv;
@@ -650,4 +651,30 @@ TEST_CASE("benchmark: one Adam step on a 784x500 float32 parameter" * doctest::s
   std::sort(us.begin(), us.end());
   std::printf("Adam step, 784x500 float32, %d threads: median %.1f us (p10 %.1f, p90 %.1f) over %zu steps\n",
               omp_get_max_threads(), us[us.size() / 2], us[us.size() / 10], us[us.size() * 9 / 10], us.size());
+}
+
+TEST_CASE("train_step: one update, refusing a non-finite loss or gradient before anything changes") {
+  ag::Var w(Tensor::from_vector(std::vector<double>{1.0, -2.0}, {2}), true);
+  nn::SGD opt({{"w", w}}, 0.1);
+  // loss = sum(w^2): gradient 2w, norm 2|w| = 2 sqrt(5)
+  nn::StepResult r = nn::train_step(opt, [&] { return ag::sum(ag::square(w)); });
+  CHECK(r.loss == 5.0);
+  CHECK(r.grad_norm == doctest::Approx(2 * std::sqrt(5.0)).epsilon(1e-15));  // float64: a few ulps
+  CHECK(w.data().to_vector<double>() == std::vector<double>{1.0 - 0.2, -2.0 + 0.4});
+  // clipped to norm 1: the step is lr * g / (|g| + 1e-6), as PyTorch's clip_grad_norm_
+  const std::vector<double> before = w.data().to_vector<double>();
+  r = nn::train_step(opt, [&] { return ag::sum(ag::square(w)); }, 1.0);
+  const double n = 2 * std::sqrt(before[0] * before[0] + before[1] * before[1]);
+  CHECK(r.grad_norm == doctest::Approx(n).epsilon(1e-15));
+  CHECK(w.data().to_vector<double>()[0] == doctest::Approx(before[0] - 0.1 * 2 * before[0] / (n + 1e-6)).epsilon(1e-15));
+  // a NaN loss: refused, nothing changed
+  const std::vector<double> now = w.data().to_vector<double>();
+  CHECK_THROWS_WITH_AS(nn::train_step(opt, [&] { return ag::sum(ag::square(w)) * std::nan(""); }),
+                       doctest::Contains("the loss is NaN"), NonFiniteError);
+  CHECK(w.data().to_vector<double>() == now);
+  // a finite loss whose gradient overflows: refused before the update
+  CHECK_THROWS_WITH_AS(nn::train_step(opt, [&] { return ag::sum(w) * 1e308; }),
+                       doctest::Contains("the gradient norm is"), NonFiniteError);
+  CHECK(w.data().to_vector<double>() == now);
+  CHECK_THROWS_AS(nn::train_step(opt, [&] { return w; }), ValueError);  // not a scalar
 }

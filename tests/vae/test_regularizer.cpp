@@ -102,7 +102,7 @@ TEST_CASE("KL(q || N(0, I)) is zero exactly when mu = 0 and logvar = 0, positive
 TEST_CASE("kl regularizer sums over the latent dimensions and averages over the batch") {
   Var mu(Tensor::from_vector(kMu, {2, 3})), lv(Tensor::from_vector(kLogvar, {2, 3}));
   Generator g(3);
-  Posterior q = reparameterize(mu, lv, g);
+  EncoderPosterior q = reparameterize(mu, lv, g);
   double expect = 0;
   for (int e = 0; e < 6; ++e) expect += kl_ref(kMu[e], kLogvar[e]);
   expect /= 2;  // B = 2
@@ -124,7 +124,7 @@ TEST_CASE("gradient checks in float64: KL, the reparameterized sample, MMD") {
     auto r = ag::gradcheck(
         [](const std::vector<Var>& in) {
           Generator g(0);
-          return kl()->value(Posterior{in[0], in[1], in[0]}, g);
+          return kl()->value(EncoderPosterior{in[0], in[1], in[0]}, g);
         },
         {mu, lv});
     INFO(r.message);
@@ -142,7 +142,7 @@ TEST_CASE("gradient checks in float64: KL, the reparameterized sample, MMD") {
     CHECK(r.ok);
     // and the gradient is the right one, not just a consistent one: dz/dmu = 1, dz/dlogvar = (z - mu)/2
     Generator g(99);
-    Posterior q = reparameterize(mu, lv, g);
+    EncoderPosterior q = reparameterize(mu, lv, g);
     ag::sum(q.z).backward();
     std::vector<double> gm = mu.grad().to_vector<double>(), gl = lv.grad().to_vector<double>();
     std::vector<double> z = q.z.data().to_vector<double>(), m = mu.data().to_vector<double>();
@@ -158,7 +158,7 @@ TEST_CASE("gradient checks in float64: KL, the reparameterized sample, MMD") {
       auto r = ag::gradcheck(
           [&](const std::vector<Var>& in) {
             Generator g(5);
-            return mmd(sigma)->value(Posterior{none, none, in[0]}, g);
+            return mmd(sigma)->value(EncoderPosterior{none, none, in[0]}, g);
           },
           {z});
       INFO("sigma ", sigma, ": ", r.message);
@@ -175,7 +175,7 @@ TEST_CASE("MMD equals the unbiased estimate computed by a direct double loop") {
   Var none(Tensor::zeros({n, Z}, DType::f64));
   for (double sigma : {0.0, 0.5, 2.0}) {
     Generator g(77);
-    double got = mmd(sigma)->value(Posterior{none, none, z}, g).item();
+    double got = mmd(sigma)->value(EncoderPosterior{none, none, z}, g).item();
     // the prior draws: one normal((n, Z)) call from the generator, in z's dtype
     Generator g2(77);
     std::vector<double> y = gv::normal({n, Z}, g2, 0, 1, DType::f64).to_vector<double>();
@@ -209,8 +209,8 @@ TEST_CASE("MMD is near zero for z from the prior and clearly positive for a shif
     Generator g(seed * 1000);
     Var from_prior = randn({n, Z}, seed, 0, 1, false);
     Var shifted = randn({n, Z}, seed, 1.5, 1, false);
-    double m0 = mmd()->value(Posterior{none, none, from_prior}, g).item();
-    double m1 = mmd()->value(Posterior{none, none, shifted}, g).item();
+    double m0 = mmd()->value(EncoderPosterior{none, none, from_prior}, g).item();
+    double m1 = mmd()->value(EncoderPosterior{none, none, shifted}, g).item();
     INFO("seed ", seed, ": MMD^2 from the prior ", m0, ", shifted ", m1);
     CHECK(std::fabs(m0) < 0.02);
     CHECK(m1 > 0.2);
@@ -225,7 +225,7 @@ TEST_CASE("free bits: sum_j max(lambda, mean over the batch of KL_j), no gradien
   // B = 2, Z = 3: the batch-mean KL per dimension is 0.5 (mu = +-1), 0.005 (mu = +-0.1), 2 (mu = +-2)
   Var mu = f64({1, 0.1, 2, -1, -0.1, -2}, {2, 3}), lv = f64({0, 0, 0, 0, 0, 0}, {2, 3});
   Generator g(0);
-  Posterior q{mu, lv, mu};
+  EncoderPosterior q{mu, lv, mu};
   const double lambda = 0.25;
   Var r = kl_free_bits(lambda)->value(q, g);
   CHECK(r.item() == doctest::Approx(0.5 + lambda + 2.0).epsilon(1e-14));
@@ -275,9 +275,9 @@ TEST_CASE("make_regularizer by name, and the errors") {
   // MMD's unbiased estimate needs two samples
   Var one = randn({1, 3}, 1);
   Generator g(0);
-  CHECK(contains(error_message([&] { mmd()->value(Posterior{one, one, one}, g); }), "at least 2"));
+  CHECK(contains(error_message([&] { mmd()->value(EncoderPosterior{one, one, one}, g); }), "at least 2"));
   // shapes
   Var a = randn({2, 3}, 1), b = randn({3, 2}, 2);
   CHECK(contains(error_message([&] { reparameterize(a, b, g); }), "differ in shape"));
-  CHECK(contains(error_message([&] { kl()->value(Posterior{a, b, a}, g); }), "(B, Z)"));
+  CHECK(contains(error_message([&] { kl()->value(EncoderPosterior{a, b, a}, g); }), "(B, Z)"));
 }

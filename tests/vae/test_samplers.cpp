@@ -22,7 +22,7 @@ using gv::test::error_message;
 bool contains(const std::string& s, const std::string& part) { return gv::test::has(s, part); }
 
 VAE tiny_mlp(int64_t k, uint64_t seed, Shape data_shape = {1, 4, 4}, int64_t latent = 3) {
-  return gv::test::tiny_vae({.data_shape = data_shape, .latent = latent, .k = k, .seed = seed, .dtype = DType::f64});
+  return gv::test::tiny_vae({.data_shape = data_shape, .latent = latent, .p = gv::test::family_with_k(k), .seed = seed, .dtype = DType::f64});
 }
 
 bool equal(const Tensor& a, const Tensor& b) {
@@ -51,7 +51,7 @@ TEST_CASE("ancestral sampling: shapes, z ~ N(0, I) from the generator, x in {0, 
   VAE m = tiny_mlp(1, 1);
   auto p = bernoulli();
   Generator g(5);
-  Samples s = sample_ancestral(m, *p, 6, g);
+  Samples s = sample_ancestral(m, 6, g);
   CHECK(s.x.shape() == Shape{6, 1, 4, 4});
   CHECK(s.mean.shape() == Shape{6, 1, 4, 4});
   CHECK(s.z.shape() == Shape{6, 3});
@@ -60,18 +60,18 @@ TEST_CASE("ancestral sampling: shapes, z ~ N(0, I) from the generator, x in {0, 
   // z is the generator's first normal draw; the mean is the family's mean of decode(z)
   Generator g2(5);
   CHECK(equal(s.z, gv::normal({6, 3}, g2, 0, 1, DType::f64)));
-  CHECK(equal(s.mean, p->mean(m.decode(Var(s.z)).data())));
+  CHECK(equal(s.mean, p->mean(m.decoder().params(Var(s.z)).data())));
   CHECK(on_grid(s.x, 0, 1, 2));
   for (double v : s.mean.to_vector<double>()) CHECK((v > 0 && v < 1));
   // same seed, same samples; another seed, other samples
   Generator g3(5), g4(6);
-  Samples again = sample_ancestral(m, *p, 6, g3), other = sample_ancestral(m, *p, 6, g4);
+  Samples again = sample_ancestral(m, 6, g3), other = sample_ancestral(m, 6, g4);
   CHECK(equal(again.x, s.x));
   CHECK(equal(again.z, s.z));
   CHECK_FALSE(equal(other.z, s.z));
   // use_mean: x is the mean
   Generator g5(5);
-  Samples means = sample_ancestral(m, *p, 6, g5, true);
+  Samples means = sample_ancestral(m, 6, g5, true);
   CHECK(equal(means.x, s.mean));
 }
 
@@ -79,21 +79,21 @@ TEST_CASE("ancestral samples lie in each likelihood's support") {
   SUBCASE("categorical256: values j/255") {
     VAE m = tiny_mlp(256, 2);
     Generator g(1);
-    Samples s = sample_ancestral(m, *categorical256(), 4, g);
+    Samples s = sample_ancestral(m, 4, g);
     CHECK(s.x.shape() == Shape{4, 1, 4, 4});
     CHECK(on_grid(s.x, 0, 1.0 / 255, 256));
   }
   SUBCASE("logistic mixture: values -1 + 2j/255") {
     VAE m = tiny_mlp(15, 3, {2, 4, 4});  // 5 components x 3 parameters, 2 channels
     Generator g(1);
-    Samples s = sample_ancestral(m, *discretized_logistic_mixture(5), 4, g);
+    Samples s = sample_ancestral(m, 4, g);
     CHECK(s.x.shape() == Shape{4, 2, 4, 4});
     CHECK(on_grid(s.x, -1, 2.0 / 255, 256));
   }
   SUBCASE("learned-variance Gaussian: real and finite, x differs from the mean") {
     VAE m = tiny_mlp(2, 4);
     Generator g(1);
-    Samples s = sample_ancestral(m, *gaussian_learned(), 4, g);
+    Samples s = sample_ancestral(m, 4, g);
     CHECK(s.x.shape() == Shape{4, 1, 4, 4});
     for (double v : s.x.to_vector<double>()) CHECK(std::isfinite(v));
     CHECK_FALSE(equal(s.x, s.mean));
@@ -117,13 +117,13 @@ TEST_CASE("Markov chain: one step is z ~ q(z|x0) by reparameterization, then x ~
   auto p = bernoulli();
   Tensor x0 = binary({3, 1, 4, 4}, 8);
   Generator g(9);
-  std::vector<Samples> chain = sample_markov_chain(m, *p, x0, 1, 1, g);
+  std::vector<Samples> chain = sample_markov_chain(m, x0, 1, 1, g);
   REQUIRE(chain.size() == 1);
   // the same transition by hand, drawing from a generator with the same seed in the same order
   Generator h(9);
   auto [mu, lv] = m.encode(Var(x0));
   Tensor z = reparameterize(mu, lv, h).z.data();
-  Tensor params = m.decode(Var(z)).data();
+  Tensor params = m.decoder().params(Var(z)).data();
   Tensor x1 = p->sample(params, h);
   CHECK(equal(chain[0].z, z));
   CHECK(equal(chain[0].x, x1));
@@ -135,9 +135,9 @@ TEST_CASE("Markov chain: shapes, determinism, kept states, support") {
   auto p = bernoulli();
   Tensor x0 = binary({4, 1, 4, 4}, 12);
   Generator ga(13), gb(13), gc(14);
-  std::vector<Samples> all = sample_markov_chain(m, *p, x0, 6, 6, ga);
-  std::vector<Samples> some = sample_markov_chain(m, *p, x0, 6, 2, gb);
-  std::vector<Samples> other = sample_markov_chain(m, *p, x0, 6, 6, gc);
+  std::vector<Samples> all = sample_markov_chain(m, x0, 6, 6, ga);
+  std::vector<Samples> some = sample_markov_chain(m, x0, 6, 2, gb);
+  std::vector<Samples> other = sample_markov_chain(m, x0, 6, 6, gc);
   REQUIRE(all.size() == 6);
   REQUIRE(some.size() == 2);
   for (const Samples& s : all) {
@@ -162,7 +162,7 @@ TEST_CASE("Markov chain with use_mean feeds the mean forward; float32 x0 is conv
   auto p = bernoulli();
   Tensor x0 = binary({2, 1, 4, 4}, 16);
   Generator g(17);
-  std::vector<Samples> chain = sample_markov_chain(m, *p, x0.to(DType::f32), 3, 3, g, true);
+  std::vector<Samples> chain = sample_markov_chain(m, x0.to(DType::f32), 3, 3, g, true);
   REQUIRE(chain.size() == 3);
   for (const Samples& s : chain) {
     CHECK(equal(s.x, s.mean));
@@ -181,9 +181,9 @@ TEST_CASE("sampler errors") {
   VAE m = tiny_mlp(1, 18);
   auto p = bernoulli();
   Generator g(0);
-  CHECK(contains(error_message([&] { sample_ancestral(m, *p, 0, g); }), "positive"));
-  CHECK(contains(error_message([&] { sample_markov_chain(m, *p, binary({2, 1, 3, 3}, 1), 2, 1, g); }),
+  CHECK(contains(error_message([&] { sample_ancestral(m, 0, g); }), "positive"));
+  CHECK(contains(error_message([&] { sample_markov_chain(m, binary({2, 1, 3, 3}, 1), 2, 1, g); }),
                  "(B, 1, 4, 4)"));
-  CHECK(contains(error_message([&] { sample_markov_chain(m, *p, binary({2, 1, 4, 4}, 1), 2, 3, g); }),
+  CHECK(contains(error_message([&] { sample_markov_chain(m, binary({2, 1, 4, 4}, 1), 2, 3, g); }),
                  "keep"));
 }

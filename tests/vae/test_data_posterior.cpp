@@ -1,4 +1,4 @@
-// test_posterior.cpp: q(x|z) over a data set (vae/posterior.h) on tiny MLP VAEs over 1x2x2 images:
+// test_posterior.cpp: q(x|z) over a data set (vae/data_posterior.h) on tiny MLP VAEs over 1x2x2 images:
 //   - against a brute-force computation (the whole N x K weight matrix at once), for several
 //     streaming block sizes, with the identity E_w||g - x||^2 = ||g - m||^2 + variance of Prop. 4;
 //   - known answers: identical images (variance 0, uniform weights), an encoder that ignores x
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "test_util.h"
-#include "vae/posterior.h"
+#include "vae/data_posterior.h"
 #include "tests/vae/vae_test_util.h"
 
 using namespace gv;
@@ -110,7 +110,7 @@ Brute brute_force(VAE& model, const Tensor& images, const Tensor& z, const std::
 
 }  // namespace
 
-TEST_CASE("latent_posterior agrees with a brute-force computation, for any streaming block size") {
+TEST_CASE("data_posterior agrees with a brute-force computation, for any streaming block size") {
   VAE model = tiny_vae(2, 3);
   const Tensor x = uniform_images(37, 11);
   const Tensor z = latents(gv::test::lcg(2 * 9, 5, -1.5, 1.5), 2);
@@ -118,7 +118,7 @@ TEST_CASE("latent_posterior agrees with a brute-force computation, for any strea
   const Brute want = brute_force(model, x, z, g);
   for (int64_t block : {1, 5, 37, 1000}) {
     CAPTURE(block);
-    PosteriorOptions o;
+    DataPosteriorOptions o;
     o.block = block;
     int64_t calls = 0, last = 0;
     o.progress = [&](int64_t done, int64_t total) {
@@ -126,7 +126,7 @@ TEST_CASE("latent_posterior agrees with a brute-force computation, for any strea
       last = done;
       CHECK(total == 37);
     };
-    const LatentPosterior got = latent_posterior(model, x, z, 4, o);
+    const DataPosterior got = data_posterior(model, x, z, 4, o);
     CHECK(calls == (37 + block - 1) / block);
     CHECK(last == 37);
     CHECK(got.n == 37);
@@ -147,14 +147,14 @@ TEST_CASE("latent_posterior agrees with a brute-force computation, for any strea
   }
 }
 
-TEST_CASE("latent_posterior: identical images have variance 0, uniform weights and their own mean") {
+TEST_CASE("data_posterior: identical images have variance 0, uniform weights and their own mean") {
   VAE model = tiny_vae(2, 4);
   const std::vector<double> one = {0.1, 0.9, 0.5, 0.3};
   std::vector<double> v;
   for (int i = 0; i < 12; ++i) v.insert(v.end(), one.begin(), one.end());
   const Tensor x = images_from(v, 12);
   const Tensor z = latents({0, 0, 1, -1, -3, 2}, 2);
-  const LatentPosterior r = latent_posterior(model, x, z, 5);
+  const DataPosterior r = data_posterior(model, x, z, 5);
   const std::vector<double> m = r.mean.to_vector<double>();
   for (int64_t k = 0; k < 3; ++k) {
     CAPTURE(k);
@@ -165,7 +165,7 @@ TEST_CASE("latent_posterior: identical images have variance 0, uniform weights a
   }
 }
 
-TEST_CASE("latent_posterior: an encoder that ignores x gives the data mean and the data variance everywhere") {
+TEST_CASE("data_posterior: an encoder that ignores x gives the data mean and the data variance everywhere") {
   VAE model = tiny_vae(2, 5);
   auto [w, b] = encoder_last(model);
   set_values(w, std::vector<double>((size_t)w.numel(), 0.0));
@@ -180,7 +180,7 @@ TEST_CASE("latent_posterior: an encoder that ignores x gives the data mean and t
   for (int64_t i = 0; i < n; ++i)
     for (int t = 0; t < 4; ++t) dvar += (xv[i * 4 + t] - dmean[t]) * (xv[i * 4 + t] - dmean[t]) / (double)n;
   const std::vector<double> zs = {0, 0, 0.5, -0.25, 4, 4};
-  const LatentPosterior r = latent_posterior(model, x, latents(zs, 2), 7);
+  const DataPosterior r = data_posterior(model, x, latents(zs, 2), 7);
   const std::vector<double> m = r.mean.to_vector<double>();
   for (int64_t k = 0; k < 3; ++k) {
     CAPTURE(k);
@@ -194,12 +194,12 @@ TEST_CASE("latent_posterior: an encoder that ignores x gives the data mean and t
   }
 }
 
-TEST_CASE("latent_posterior: a data set given twice has the same mean, variance and q(z), and twice the ESS") {
+TEST_CASE("data_posterior: a data set given twice has the same mean, variance and q(z), and twice the ESS") {
   VAE model = tiny_vae(2, 6);
   const Tensor x = uniform_images(10, 31);
   const Tensor xx = concat({x, x}, 0);
   const Tensor z = latents(gv::test::lcg(2 * 6, 8, -2, 2), 2);
-  const LatentPosterior a = latent_posterior(model, x, z, 3), b = latent_posterior(model, xx, z, 3);
+  const DataPosterior a = data_posterior(model, x, z, 3), b = data_posterior(model, xx, z, 3);
   expect_close(b.mean.to_vector<double>(), a.mean.to_vector<double>(), 1e-12, 1e-9, "mean");
   expect_close(b.variance, a.variance, 1e-12, 1e-9, "variance");
   expect_close(b.log_qz, a.log_qz, 1e-12, 1e-9, "log q(z)");
@@ -208,7 +208,7 @@ TEST_CASE("latent_posterior: a data set given twice has the same mean, variance 
   expect_close(b.ess, twice, 1e-9, 1e-9, "ESS doubles");
 }
 
-TEST_CASE("latent_posterior: with sharp posteriors one image dominates: ESS 1, its own image, variance 0") {
+TEST_CASE("data_posterior: with sharp posteriors one image dominates: ESS 1, its own image, variance 0") {
   VAE model = tiny_vae(2, 7);
   auto [w, b] = encoder_last(model);
   // logvar = -12 for every x (its rows of the weight zeroed): posteriors of standard deviation e^-6
@@ -225,7 +225,7 @@ TEST_CASE("latent_posterior: with sharp posteriors one image dominates: ESS 1, i
   }
   // z at the encoder mean of image 4 (exactly representable: the float32 mean itself)
   const Tensor z = mu_v.data().slice(0, 4, 5).to(DType::f64).contiguous();
-  const LatentPosterior r = latent_posterior(model, x, z, 6);
+  const DataPosterior r = data_posterior(model, x, z, 6);
   CHECK(r.ess[0] == doctest::Approx(1).epsilon(1e-6));
   CHECK(r.variance[0] < 1e-9);
   const std::vector<double> m = r.mean.to_vector<double>(), xv = x.to_vector<double>();
@@ -234,26 +234,26 @@ TEST_CASE("latent_posterior: with sharp posteriors one image dominates: ESS 1, i
   CHECK(r.log_qz[0] == doctest::Approx(-std::log(6.0) - 0.5 * (2 * kLog2Pi - 24)).epsilon(1e-6));
 }
 
-TEST_CASE("latent_posterior: encode_data restores the model's mode") {
+TEST_CASE("data_posterior: encode_data restores the model's mode") {
   VAE model = tiny_vae(2, 8);
   model.train();
-  latent_posterior(model, uniform_images(3, 1), latents({0, 0}, 2), 2);
+  data_posterior(model, uniform_images(3, 1), latents({0, 0}, 2), 2);
   CHECK(model.is_training());
   model.eval();
   encode_data(model, uniform_images(3, 1), 2);
   CHECK_FALSE(model.is_training());
 }
 
-TEST_CASE("latent_posterior: bad shapes raise errors that name them") {
+TEST_CASE("data_posterior: bad shapes raise errors that name them") {
   VAE model = tiny_vae(2, 9);
   const Tensor x = uniform_images(5, 2);
   // z of the wrong latent size, or not 2-D
-  std::string e = gv::test::error_of<ShapeError>([&] { latent_posterior(model, x, latents({0, 0, 0, 1, 1, 1}, 3), 2); });
+  std::string e = gv::test::error_of<ShapeError>([&] { data_posterior(model, x, latents({0, 0, 0, 1, 1, 1}, 3), 2); });
   CAPTURE(e);
   CHECK(has(e, "[2, 3]"));
   CHECK(has(e, "(K, 2)"));
   CHECK(has(e, "latent size is 2"));
-  e = gv::test::error_of<ShapeError>([&] { latent_posterior(model, x, Tensor::zeros({4}, DType::f64), 2); });
+  e = gv::test::error_of<ShapeError>([&] { data_posterior(model, x, Tensor::zeros({4}, DType::f64), 2); });
   CHECK(has(e, "[4]"));
   // images of the wrong shape
   e = gv::test::error_of<ShapeError>([&] { encode_data(model, Tensor::zeros({5, 1, 3, 3}), 2); });
@@ -262,16 +262,16 @@ TEST_CASE("latent_posterior: bad shapes raise errors that name them") {
   CHECK(has(e, "[1, 2, 2]"));
   // encodings of another data set
   const EncodedData enc = encode_data(model, x, 2);
-  e = gv::test::error_of<ShapeError>([&] { latent_posterior(enc, uniform_images(4, 3), latents({0, 0}, 2)); });
+  e = gv::test::error_of<ShapeError>([&] { data_posterior(enc, uniform_images(4, 3), latents({0, 0}, 2)); });
   CAPTURE(e);
   CHECK(has(e, "5 encodings"));
   CHECK(has(e, "[4, 1, 2, 2]"));
   // no images, bad batch, bad block
   CHECK(has(gv::test::error_of<ValueError>([&] { encode_data(model, Tensor::zeros({0, 1, 2, 2}), 2); }), "no images"));
   CHECK(has(gv::test::error_of<ValueError>([&] { encode_data(model, x, 0); }), "batch"));
-  PosteriorOptions o;
+  DataPosteriorOptions o;
   o.block = 0;
-  CHECK(has(gv::test::error_of<ValueError>([&] { latent_posterior(enc, x, latents({0, 0}, 2), o); }), "block"));
+  CHECK(has(gv::test::error_of<ValueError>([&] { data_posterior(enc, x, latents({0, 0}, 2), o); }), "block"));
 }
 
 TEST_CASE("encode_data refuses a posterior that is not finite, naming the image") {

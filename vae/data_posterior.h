@@ -1,4 +1,4 @@
-// posterior.h: the "inverse" posterior q(x|z) of a VAE's encoder over a finite data set, the object
+// data_posterior.h: the "inverse" posterior q(x|z) over the data (not q(z|x): that is encoder_posterior.h) of a VAE's encoder over a finite data set, the object
 // of the paper's Proposition 4 (Zhao, Song and Ermon 2017, section 3.1, Figure 2).
 //
 // With p_data the empirical distribution of N images x_1..x_N and the encoder's q(z|x), the joint
@@ -12,7 +12,7 @@
 // a blurred digit. For any decoder g, E_q(x|z)||g(z) - x||^2 = ||g(z) - m(z)||^2 + variance(z).
 //
 // Computation: the encoder runs once over the images, batch by batch, without recording a graph
-// (encode_data); then latent_posterior streams over blocks of images with an online logsumexp
+// (encode_data); then data_posterior streams over blocks of images with an online logsumexp
 // (running maximum per z, earlier sums rescaled when it grows), in double:
 //   log q(z_k|x_i) = -1/2 sum_j [ (z_kj - mu_ij)^2 exp(-logvar_ij) + logvar_ij + log 2pi ]
 //   e_ik = exp(log q(z_k|x_i) - M_k)                    (M_k: the running maximum over i)
@@ -42,11 +42,11 @@ struct EncodedData {
 // batches of `batch`, in evaluation mode and without a graph (the model's mode is restored).
 // `progress(done, total)` is called after each batch when given. ShapeError when an image's shape
 // is not the model's data shape; ValueError for no images or batch < 1.
-EncodedData encode_data(VAE& model, const Tensor& images, int64_t batch,
+EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
                         const std::function<void(int64_t, int64_t)>& progress = {});
 
 // q(x|z_k) over the data set at K latent points, summarized.
-struct LatentPosterior {
+struct DataPosterior {
   int64_t n = 0;                 // images N in the data set
   Tensor mean;                   // (K, C, H, W) float64 (the images' trailing shape): m_k = E_q(x|z_k)[x]
   std::vector<double> variance;  // (K) sum_d Var_q(x|z_k)[x_d] = E_w||x||^2 - ||m_k||^2 (>= 0)
@@ -56,7 +56,7 @@ struct LatentPosterior {
   std::vector<double> log_qz;    // (K) log q(z_k) = log (1/N) sum_i q(z_k|x_i), the aggregate posterior
 };
 
-struct PosteriorOptions {
+struct DataPosteriorOptions {
   int64_t block = 2048;  // images per streaming block (the (K, block) weight matrix)
   std::function<void(int64_t, int64_t)> progress;  // (images done, N) after each block, when given
 };
@@ -64,10 +64,10 @@ struct PosteriorOptions {
 // The posterior summaries at z (K, Z) (Z the model's latent size) for the data set `images`
 // (N, C, H, W) whose encodings are `enc` (from encode_data on the same images). ShapeError naming
 // the shapes when z is not (K, Z) for the encodings' Z, or enc and images disagree on N.
-LatentPosterior latent_posterior(const EncodedData& enc, const Tensor& images, const Tensor& z,
-                                 const PosteriorOptions& o = {});
-// encode_data then latent_posterior; ShapeError when z's second axis is not the model's latent size.
-LatentPosterior latent_posterior(VAE& model, const Tensor& images, const Tensor& z, int64_t batch,
-                                 const PosteriorOptions& o = {});
+DataPosterior data_posterior(const EncodedData& enc, const Tensor& images, const Tensor& z,
+                                 const DataPosteriorOptions& o = {});
+// encode_data then data_posterior; ShapeError when z's second axis is not the model's latent size.
+DataPosterior data_posterior(Model& model, const Tensor& images, const Tensor& z, int64_t batch,
+                                 const DataPosteriorOptions& o = {});
 
 }  // namespace gv::vae

@@ -1,6 +1,6 @@
-// posterior.cpp: q(x|z) over a data set, summarized at chosen latent points (see posterior.h for
+// data_posterior.cpp: q(x|z) over a data set, summarized at chosen latent points (see data_posterior.h for
 // the formulas and the streaming logsumexp).
-#include "vae/posterior.h"
+#include "vae/data_posterior.h"
 
 #include <algorithm>
 #include <cmath>
@@ -29,11 +29,11 @@ void check_latents(const char* op, const Tensor& z, int64_t latent, const char* 
 
 }  // namespace
 
-EncodedData encode_data(VAE& model, const Tensor& images, int64_t batch,
+EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
                         const std::function<void(int64_t, int64_t)>& progress) {
   check_images("encode_data", images);
   GV_CHECK(batch > 0, ValueError, "encode_data: batch must be positive, got {}", batch);
-  const Shape& want = model.config().data_shape;
+  const Shape& want = model.data_shape();
   const Shape got(images.shape().begin() + 1, images.shape().end());
   GV_CHECK(got == want, ShapeError, "encode_data: images {} do not match the model's data shape (N, {}...) = {}",
            shape_str(images.shape()), shape_str(want), shape_str(want));
@@ -62,18 +62,18 @@ EncodedData encode_data(VAE& model, const Tensor& images, int64_t batch,
   return {concat(mus, 0), concat(logvars, 0)};
 }
 
-LatentPosterior latent_posterior(const EncodedData& enc, const Tensor& images, const Tensor& z,
-                                 const PosteriorOptions& o) {
-  check_images("latent_posterior", images);
+DataPosterior data_posterior(const EncodedData& enc, const Tensor& images, const Tensor& z,
+                                 const DataPosteriorOptions& o) {
+  check_images("data_posterior", images);
   GV_CHECK(enc.mu.defined() && enc.logvar.defined() && enc.mu.dim() == 2 && enc.mu.shape() == enc.logvar.shape(),
-           ShapeError, "latent_posterior: encodings must be mu and logvar of the same shape (N, Z), got {} and {}",
+           ShapeError, "data_posterior: encodings must be mu and logvar of the same shape (N, Z), got {} and {}",
            enc.mu.defined() ? shape_str(enc.mu.shape()) : "undefined",
            enc.logvar.defined() ? shape_str(enc.logvar.shape()) : "undefined");
   const int64_t n = images.size(0), zdim = enc.mu.size(1);
-  GV_CHECK(enc.mu.size(0) == n, ShapeError, "latent_posterior: {} encodings (mu {}) for {} images {}", enc.mu.size(0),
+  GV_CHECK(enc.mu.size(0) == n, ShapeError, "data_posterior: {} encodings (mu {}) for {} images {}", enc.mu.size(0),
            shape_str(enc.mu.shape()), n, shape_str(images.shape()));
-  check_latents("latent_posterior", z, zdim, "the encodings'");
-  GV_CHECK(o.block > 0, ValueError, "latent_posterior: block must be positive, got {}", o.block);
+  check_latents("data_posterior", z, zdim, "the encodings'");
+  GV_CHECK(o.block > 0, ValueError, "data_posterior: block must be positive, got {}", o.block);
   const int64_t k = z.size(0), d = images.numel() / n;
 
   const std::vector<double> zv = to_cpu_f64(z).to_vector<double>();  // (K, Z)
@@ -138,7 +138,7 @@ LatentPosterior latent_posterior(const EncodedData& enc, const Tensor& images, c
     if (o.progress) o.progress(e, n);
   }
 
-  LatentPosterior r;
+  DataPosterior r;
   r.n = n;
   r.variance.resize((size_t)k);
   r.second_moment.resize((size_t)k);
@@ -162,10 +162,10 @@ LatentPosterior latent_posterior(const EncodedData& enc, const Tensor& images, c
   return r;
 }
 
-LatentPosterior latent_posterior(VAE& model, const Tensor& images, const Tensor& z, int64_t batch,
-                                 const PosteriorOptions& o) {
-  check_latents("latent_posterior", z, model.config().latent, "the model's");
-  return latent_posterior(encode_data(model, images, batch), images, z, o);
+DataPosterior data_posterior(Model& model, const Tensor& images, const Tensor& z, int64_t batch,
+                                 const DataPosteriorOptions& o) {
+  check_latents("data_posterior", z, model.latent(), "the model's");
+  return data_posterior(encode_data(model, images, batch), images, z, o);
 }
 
 }  // namespace gv::vae
