@@ -128,7 +128,7 @@ class Step {
              // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
              auto [mu, logvar] = model_->encode(ag::Var(x_));
              vae::EncoderPosterior q = vae::reparameterize(mu, logvar, g_);
-             ag::Var xhat = ag::sigmoid(model_->decoder().params(q.z));
+             ag::Var xhat = ag::sigmoid(model_->factorized().params(q.z));
              double b = double(x_.size(0));
              ag::Var se = ag::sum(ag::square(xhat - ag::Var(x_))) / b;
              return se + ag::sum(vae::kl_standard_normal(mu, logvar)) / b;

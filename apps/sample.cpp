@@ -188,9 +188,10 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
     auto t0 = std::chrono::steady_clock::now();
     vae::Samples s = vae::sample_ancestral(*l.model, o.n, g, o.mean_chain);
     std::string mean_png = o.mode == "ancestral" ? main_png : sibling(main_png, "-ancestral.png");
-    write_image_grid(mean_png, prep.to_display(s.mean));
+    // a decoder without a closed-form mean (PixelCNN): the main grid shows its draws
+    write_image_grid(mean_png, prep.to_display(s.mean.defined() ? s.mean : s.x));
     files.push_back(mean_png);
-    if (bernoulli && !o.mean_chain) {
+    if (bernoulli && !o.mean_chain && s.mean.defined()) {
       files.push_back(sibling(mean_png, "-draw.png"));
       write_image_grid(files.back(), prep.to_display(s.x));
     }
@@ -208,7 +209,7 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
     std::vector<std::string> labels{"0"};
     std::vector<double> dist;
     for (size_t i = 0; i < kept.size(); ++i) {
-      Tensor m = prep.to_display(kept[i].mean);
+      Tensor m = prep.to_display(kept[i].mean.defined() ? kept[i].mean : kept[i].x);
       rows.push_back(m.to(DType::f32));
       labels.push_back(std::to_string(steps[i]));
       dist.push_back(nn_distance(prep.to_display(kept[i].x), refs));

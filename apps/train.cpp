@@ -68,7 +68,7 @@ TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std
     GV_CHECK(resumable_flag(name), ValueError,
              "--{} cannot be changed with --resume: the run's stored value is used (start a new run with "
              "--out to change it). Allowed with --resume: --epochs, --threads, --data-dir, --cache-dir, "
-             "--checkpoint-every, --sample-every, --log-every, --debug-nan-at-step",
+             "--checkpoint-every, --sample-every, --figure-samples, --log-every, --debug-nan-at-step",
              name);
   }
   RunDir::check(dir, RunDirMode::resume);
@@ -353,8 +353,8 @@ void log_metrics(Run& run, const StepStats& last, int64_t epoch) {
 }
 
 void write_images(Run& run, const std::string& tag) {
-  write_samples(*run.model, run.prep, *run.dir, tag);
-  write_reconstructions(*run.model, run.prep, *run.dir, tag, run.test_x);
+  write_samples(*run.model, run.prep, *run.dir, tag, run.cfg.figure_samples);
+  write_reconstructions(*run.model, run.prep, *run.dir, tag, run.test_x, std::max<int64_t>(1, run.cfg.figure_samples / 2));
 }
 
 // The rest of the current epoch.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "vae/pixelcnn.h"
+
 namespace gv::vae {
 
 using ag::Var;
@@ -23,6 +25,8 @@ std::shared_ptr<Layer> activation(const std::string& name) {
 
 void check_config(const ModelConfig& c) {
   GV_CHECK(c.arch == "mlp" || c.arch == "conv", ValueError, "VAE: unknown arch '{}'; known: mlp, conv", c.arch);
+  GV_CHECK(c.decoder == "factorized" || c.decoder == "pixelcnn", ValueError,
+           "VAE: unknown decoder '{}'; known: factorized, pixelcnn", c.decoder);
   GV_CHECK(!c.data_shape.empty(), ShapeError, "VAE: data_shape is empty; expected (C, H, W) or (D)");
   for (int64_t d : c.data_shape)
     GV_CHECK(d > 0, ShapeError, "VAE: data_shape {} has a non-positive size", shape_str(c.data_shape));
@@ -98,7 +102,25 @@ VAE::VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g) : 
     // no output nonlinearity: the likelihood family interprets the raw output (see model.h)
   }
   encoder_ = register_module("encoder", enc);
-  decoder_ = register_module("decoder", std::make_shared<FactorizedDecoder>(dec, std::move(p), Z));
+  if (cfg_.decoder == "pixelcnn") {
+    GV_CHECK(p->name() == "bernoulli" && cfg_.data_shape.size() == 3 && cfg_.data_shape[0] == 1, ValueError,
+             "VAE: the pixelcnn decoder models binary one-channel images (likelihood bernoulli), got {} on {}",
+             p->name(), shape_str(cfg_.data_shape));
+    auto pix = std::make_shared<PixelCNNDecoder>(
+        PixelCNNConfig{.channels = cfg_.pixel_channels, .layers = cfg_.pixel_layers, .kernel = cfg_.pixel_kernel,
+                       .first_kernel = cfg_.pixel_first_kernel, .latent = Z, .data_channels = 1},
+        g);
+    pix->set_image_size(cfg_.data_shape[1], cfg_.data_shape[2]);
+    decoder_ = register_module("decoder", pix);
+  } else {
+    decoder_ = register_module("decoder", std::make_shared<FactorizedDecoder>(dec, std::move(p), Z));
+  }
+}
+
+FactorizedDecoder& VAE::factorized() {
+  auto* f = dynamic_cast<FactorizedDecoder*>(decoder_.get());
+  GV_CHECK(f != nullptr, ValueError, "VAE: the decoder is a {}, not a factorized one", decoder_->name());
+  return *f;
 }
 
 DType Model::dtype() const {

@@ -32,6 +32,10 @@ struct ModelConfig {
   int64_t hidden = 500;            // mlp: units per hidden layer
   int64_t hidden_layers = 2;       // mlp: hidden layers in encoder and decoder each
   std::string activation = "softplus";  // mlp: "softplus", "relu", "leaky_relu", "tanh"
+  // the decoder: "factorized" (the network above, then the likelihood) or "pixelcnn" (a gated
+  // PixelCNN conditioned on z, Bernoulli only: the PixelVAE of Section 4; pixelcnn.h)
+  std::string decoder = "factorized";
+  int64_t pixel_layers = 12, pixel_channels = 32, pixel_kernel = 3, pixel_first_kernel = 7;
 };
 
 // What the objective, the estimators, the samplers and the programs need of a model: a Gaussian
@@ -47,8 +51,8 @@ class Model : public nn::Module {
   virtual Decoder& decoder() = 0;
 };
 
-// The VAE of model.h's header comment: an MLP or convolutional encoder and a FactorizedDecoder
-// (the network above, then the likelihood p).
+// The VAE of model.h's header comment: an MLP or convolutional encoder, and a FactorizedDecoder
+// (the network above, then the likelihood p) or, with decoder "pixelcnn", a PixelCNNDecoder.
 class VAE : public Model {
  public:
   VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g);
@@ -57,12 +61,15 @@ class VAE : public Model {
   const Shape& data_shape() const override { return cfg_.data_shape; }
   // x (B, C, H, W) -> mu, logvar (B, Z): the encoder's (B, 2Z) output split as [mu, logvar]
   std::pair<ag::Var, ag::Var> encode(const ag::Var& x) override;
-  FactorizedDecoder& decoder() override { return *decoder_; }
+  Decoder& decoder() override { return *decoder_; }
+  // The factorized decoder and its network's output (the family's parameters); ValueError for a
+  // PixelCNN decoder.
+  FactorizedDecoder& factorized();
 
  private:
   ModelConfig cfg_;
-  std::shared_ptr<nn::Layer> encoder_;           // x -> (B, 2Z): [mu, logvar]
-  std::shared_ptr<FactorizedDecoder> decoder_;  // z -> params -> p(x|z)
+  std::shared_ptr<nn::Layer> encoder_;  // x -> (B, 2Z): [mu, logvar]
+  std::shared_ptr<Decoder> decoder_;    // p(x|z)
 };
 
 inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaussian log densities

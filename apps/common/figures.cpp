@@ -51,8 +51,11 @@ std::vector<std::string> write_samples(vae::Model& model, const Preprocessing& p
   ag::NoGradGuard no_grad;
   Generator g(kFigureSeed);
   vae::Samples s = vae::sample_ancestral(model, n, g);
-  std::vector<std::string> files{dir.samples_png(tag, "mean")};
-  write_image_grid(files.back(), prep.to_display(s.mean));
+  std::vector<std::string> files;
+  if (s.mean.defined()) {  // a PixelCNN decoder has no closed-form mean: its draws only
+    files.push_back(dir.samples_png(tag, "mean"));
+    write_image_grid(files.back(), prep.to_display(s.mean));
+  }
   if (model.decoder().likelihood().name() == "bernoulli") {
     files.push_back(dir.samples_png(tag, "draw"));
     write_image_grid(files.back(), prep.to_display(s.x));
@@ -61,12 +64,14 @@ std::vector<std::string> write_samples(vae::Model& model, const Preprocessing& p
 }
 
 std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
-                                  const RunDir& dir, const std::string& tag, const Tensor& x) {
+                                  const RunDir& dir, const std::string& tag, const Tensor& x, int64_t count) {
   ag::NoGradGuard no_grad;
-  const int64_t n = std::min<int64_t>(32, x.size(0)), cols = std::min<int64_t>(8, n);
+  const int64_t n = std::min<int64_t>(count, x.size(0)), cols = std::min<int64_t>(8, n);
   Tensor in = x.slice(0, 0, n).contiguous();
   auto [mu, logvar] = model.encode(ag::Var(in));
-  Tensor rec = model.decoder().mean(mu.data());  // (n, C, H, W)
+  Generator g(kFigureSeed);
+  vae::Decoder& d = model.decoder();
+  Tensor rec = d.has_mean() ? d.mean(mu.data()) : d.sample(mu.data(), g);  // (n, C, H, W)
   std::vector<Tensor> rows;                      // a row of inputs, then the row of their reconstructions
   for (int64_t s = 0; s < n; s += cols) {
     int64_t e = std::min(n, s + cols);

@@ -30,7 +30,7 @@ std::vector<std::string> write_samples(vae::Model& model, const Preprocessing& p
 // mean(p(x | z = mu(x))), as rows of 8 inputs each followed by a row of their reconstructions:
 // recon/<tag>.png. Returns the file.
 std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
-                                  const RunDir& dir, const std::string& tag, const Tensor& x);
+                                  const RunDir& dir, const std::string& tag, const Tensor& x, int64_t n = 32);
 
 // curves.png: training loss, reconstruction term and regularizer per logged step (metrics.jsonl),
 // and the test ELBO at the end of each epoch (test.jsonl). Returns the file.

@@ -20,13 +20,15 @@ namespace gv::app {
   X(data, "data") X(data_dir, "data-dir") X(cache_dir, "cache-dir") X(image_size, "image-size")         \
   X(grayscale, "grayscale") X(limit, "limit") X(test_limit, "test-limit") X(arch, "arch")               \
   X(latent, "latent") X(hidden, "hidden") X(hidden_layers, "hidden-layers") X(activation, "activation") \
-  X(likelihood, "likelihood") X(sigma, "sigma") X(components, "components")                            \
+  X(likelihood, "likelihood") X(sigma, "sigma") X(components, "components") X(decoder, "decoder")       \
+  X(pixel_layers, "pixel-layers") X(pixel_channels, "pixel-channels") X(pixel_kernel, "pixel-kernel")    \
+  X(pixel_first_kernel, "pixel-first-kernel")                                                           \
   X(regularizer, "regularizer") X(lambda, "lambda") X(reg_param, "reg-param") X(warmup, "warmup")      \
   X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") X(weight_decay, "weight-decay")        \
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
   X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") \
   X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
-  X(sample_every, "sample-every") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
+  X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
 
 namespace {
 
@@ -71,6 +73,18 @@ void add_model_flags(CLI::App& app, TrainConfig& c) {
       ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture"}))
       ->capture_default_str()->group(g);
   app.add_option("--sigma", c.sigma, "gaussian: the fixed standard deviation")->check(kPositive)->capture_default_str()->group(g);
+  app.add_option("--decoder", c.decoder,
+                 "p(x|z): factorized (the network, then the likelihood per pixel) or pixelcnn (a gated PixelCNN "
+                 "conditioned on z, autoregressive over the pixels; bernoulli on one-channel images: the PixelVAE)")
+      ->check(CLI::IsMember({"factorized", "pixelcnn"}))->capture_default_str()->group(g);
+  app.add_option("--pixel-layers", c.pixel_layers, "pixelcnn: gated layers (the first with mask A)")
+      ->check(int_range(1, 64))->capture_default_str()->group(g);
+  app.add_option("--pixel-channels", c.pixel_channels, "pixelcnn: channels per stack")
+      ->check(int_range(1, 1024))->capture_default_str()->group(g);
+  app.add_option("--pixel-kernel", c.pixel_kernel, "pixelcnn: kernel size of the later layers (odd)")
+      ->check(int_range(1, 15))->capture_default_str()->group(g);
+  app.add_option("--pixel-first-kernel", c.pixel_first_kernel, "pixelcnn: kernel size of the first layer (odd)")
+      ->check(int_range(1, 15))->capture_default_str()->group(g);
   app.add_option("--components", c.components, "logistic-mixture: mixture components per pixel")
       ->check(int_range(1, 64))->capture_default_str()->group(g);
 }
@@ -122,7 +136,7 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--force", c.force, "delete an earlier run in --out and start over")->group(g);
   app.add_option("--resume", c.resume,
                  "continue the run in DIR exactly where its checkpoint stopped, with its stored flags "
-                 "(only --epochs, --threads, --data-dir, --cache-dir and the --*-every flags may be given again)")
+                 "(only --epochs, --threads, --data-dir, --cache-dir, --figure-samples and the --*-every flags may be given again)")
       ->group(g);
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "save a checkpoint every N steps (0: only at the end of each epoch, which is always done)")
@@ -130,6 +144,10 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--sample-every", c.sample_every,
                  "also write sample and reconstruction PNGs every N steps (0: only at the end of each epoch)")
       ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--figure-samples", c.figure_samples,
+                 "samples in each sample PNG (and half as many reconstructions); a PixelCNN decoder draws pixel by "
+                 "pixel, so fewer is faster")
+      ->check(int_range(1, 4096))->capture_default_str()->group(g);
   app.add_option("--log-every", c.log_every, "append the mean of the steps since the last line to metrics.jsonl every N steps, and at the end of each epoch")
       ->check(at_least(1))->capture_default_str()->group(g);
   app.add_option("--debug-nan-at-step", c.debug_nan_at_step,
@@ -156,7 +174,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
 
 bool resumable_flag(const std::string& name) {
   static const std::set<std::string> ok = {"resume", "epochs", "threads", "data-dir", "cache-dir",
-                                           "checkpoint-every", "sample-every", "log-every", "debug-nan-at-step"};
+                                           "checkpoint-every", "sample-every", "figure-samples", "log-every", "debug-nan-at-step"};
   return ok.count(name) > 0;
 }
 
@@ -300,6 +318,9 @@ vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape) {
   m.hidden = c.hidden;
   m.hidden_layers = c.hidden_layers;
   m.activation = c.activation;
+  m.decoder = c.decoder;
+  m.pixel_layers = c.pixel_layers, m.pixel_channels = c.pixel_channels;
+  m.pixel_kernel = c.pixel_kernel, m.pixel_first_kernel = c.pixel_first_kernel;
   return m;
 }
 

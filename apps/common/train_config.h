@@ -29,6 +29,8 @@ struct TrainConfig {
   std::string arch = "mlp", activation = "softplus", likelihood = "bernoulli";
   int64_t latent = 20, hidden = 500, hidden_layers = 2, components = 5;
   double sigma = 1.0;
+  std::string decoder = "factorized";
+  int64_t pixel_layers = 12, pixel_channels = 32, pixel_kernel = 3, pixel_first_kernel = 7;
   // objective E[log p(x|z)] - lambda R(q)
   std::string regularizer = "kl";
   double lambda = 1.0, reg_param = 0.0;
@@ -42,7 +44,7 @@ struct TrainConfig {
   // the run
   std::string out = "runs/train", resume;
   bool force = false;
-  int64_t checkpoint_every = 1000, sample_every = 0, log_every = 50, debug_nan_at_step = 0;
+  int64_t checkpoint_every = 1000, sample_every = 0, figure_samples = 64, log_every = 50, debug_nan_at_step = 0;
 
   DataSpec data_spec() const;
 };

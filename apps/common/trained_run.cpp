@@ -70,10 +70,11 @@ void check_outputs_finite(TrainedRun& l) {
   const Tensor x = l.test_x.slice(0, 0, n).contiguous();
   auto [mu, logvar] = l.model->encode(ag::Var(x));
   const Tensor var = exp(logvar.data());
-  const Tensor params = l.model->decoder().mean(mu.data());
+  vae::Decoder& d = l.model->decoder();
+  const Tensor params = d.has_mean() ? d.mean(mu.data()) : d.log_prob(x, mu).data();
   for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu.data()},
                                 {"the encoder's variance exp(logvar)", &var},
-                                {"the decoder's mean g(mu)", &params}}) {
+                                {d.has_mean() ? "the decoder's mean g(mu)" : "the decoder's log p(x|mu)", &params}}) {
     const std::string bad = first_bad(*t);
     GV_CHECK(bad.empty(), NonFiniteError,
              "{}: the weights are finite but the model's outputs are not finite: {} is {} on the first {} test image(s); "

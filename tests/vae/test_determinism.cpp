@@ -98,7 +98,7 @@ TEST_CASE("W1 forward: each example's encoding, decoding and log-likelihood do n
     CAPTURE(isa_name(isa));
     set_isa(isa);
     auto [mu, logvar] = model.encode(ag::Var(x));
-    const ag::Var params = model.decoder().params(ag::Var(z));
+    const ag::Var params = model.factorized().params(ag::Var(z));
     const Tensor ll = lik->log_prob(x, params).data();
     for (int64_t batch : {1, 5, 6})
       for (int64_t start : {int64_t(0), int64_t(47), 100 - batch}) {
@@ -106,7 +106,7 @@ TEST_CASE("W1 forward: each example's encoding, decoding and log-likelihood do n
         CAPTURE(start);
         const Tensor xs = x.slice(0, start, start + batch), zs = z.slice(0, start, start + batch);
         auto [mu_s, logvar_s] = model.encode(ag::Var(xs));
-        const ag::Var params_s = model.decoder().params(ag::Var(zs));
+        const ag::Var params_s = model.factorized().params(ag::Var(zs));
         CHECK(mu_s.data().to_vector<float>() == mu.data().slice(0, start, start + batch).to_vector<float>());
         CHECK(logvar_s.data().to_vector<float>() == logvar.data().slice(0, start, start + batch).to_vector<float>());
         CHECK(params_s.data().to_vector<float>() == params.data().slice(0, start, start + batch).to_vector<float>());

@@ -66,7 +66,7 @@ TEST_CASE("VAE shapes: mlp and conv, on (1, 28, 28) and (3, 32, 32) data, with k
         INFO(arch, " data ", shape_str(ds), " k ", k);
         CHECK(mu.shape() == Shape{B, 3});
         CHECK(logvar.shape() == Shape{B, 3});
-        Var params = m.decoder().params(mu);
+        Var params = m.factorized().params(mu);
         CHECK(params.shape() == Shape{B, k * ds[0], ds[1], ds[2]});
         CHECK(m.dtype() == DType::f32);
         for (const auto& [name, p] : m.named_parameters())
@@ -75,7 +75,7 @@ TEST_CASE("VAE shapes: mlp and conv, on (1, 28, 28) and (3, 32, 32) data, with k
   // vector data (D) works for the mlp: params (B, k*D)
   VAE v = tiny_mlp({6}, 2, 4, 2, 3);
   auto [mu, lv] = v.encode(Var(binary_data({5, 6}, 4)));
-  CHECK(v.decoder().params(mu).shape() == Shape{5, 12});
+  CHECK(v.factorized().params(mu).shape() == Shape{5, 12});
 }
 
 TEST_CASE("W1's MLP has 784-500-500-(2x20) / 20-500-500-784 and the hand-counted parameters") {
@@ -161,7 +161,7 @@ TEST_CASE("VAE configuration and input errors name the problem") {
 
   VAE m = tiny_mlp({1, 2, 3}, 2, 4, 1, 1);
   CHECK(contains(error_message([&] { m.encode(Var(Tensor::zeros({4, 1, 3, 2}, DType::f64))); }), "(B, 1, 2, 3)"));
-  CHECK(contains(error_message([&] { m.decoder().params(Var(Tensor::zeros({4, 3}, DType::f64))); }), "(B, 2)"));
+  CHECK(contains(error_message([&] { m.factorized().params(Var(Tensor::zeros({4, 3}, DType::f64))); }), "(B, 2)"));
 }
 
 // ---- the objective, eq. (7) ----------------------------------------------------------------------
@@ -179,7 +179,7 @@ TEST_CASE("objective: loss = -(reconstruction - weight * regularizer), each term
     CHECK(t.loss.dim() == 0);
     CHECK(t.loss.item() == -(t.reconstruction.item() - w * t.regularizer.item()));  // exactly, in float64
     // reconstruction: the batch mean of log p(x | decode(z)) at the returned sample z
-    double recon = gv::mean(p->log_prob(x, m.decoder().params(t.q.z)).data()).item();
+    double recon = gv::mean(p->log_prob(x, m.factorized().params(t.q.z)).data()).item();
     CHECK(t.reconstruction.item() == doctest::Approx(recon).epsilon(1e-14));
     // the sample is the reparameterized draw from the encoder's q, with the generator's first eps
     auto [mu, lv] = m.encode(Var(x));

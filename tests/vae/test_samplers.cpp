@@ -60,7 +60,7 @@ TEST_CASE("ancestral sampling: shapes, z ~ N(0, I) from the generator, x in {0, 
   // z is the generator's first normal draw; the mean is the family's mean of decode(z)
   Generator g2(5);
   CHECK(equal(s.z, gv::normal({6, 3}, g2, 0, 1, DType::f64)));
-  CHECK(equal(s.mean, p->mean(m.decoder().params(Var(s.z)).data())));
+  CHECK(equal(s.mean, p->mean(m.factorized().params(Var(s.z)).data())));
   CHECK(on_grid(s.x, 0, 1, 2));
   for (double v : s.mean.to_vector<double>()) CHECK((v > 0 && v < 1));
   // same seed, same samples; another seed, other samples
@@ -123,7 +123,7 @@ TEST_CASE("Markov chain: one step is z ~ q(z|x0) by reparameterization, then x ~
   Generator h(9);
   auto [mu, lv] = m.encode(Var(x0));
   Tensor z = reparameterize(mu, lv, h).z.data();
-  Tensor params = m.decoder().params(Var(z)).data();
+  Tensor params = m.factorized().params(Var(z)).data();
   Tensor x1 = p->sample(params, h);
   CHECK(equal(chain[0].z, z));
   CHECK(equal(chain[0].x, x1));

@@ -1,0 +1,85 @@
+// pixelcnn.h: the gated PixelCNN of van den Oord et al. (2016), "Conditional image generation with
+// PixelCNN decoders", conditioned on a latent code z, and the decoder p(x|z) built on it (the
+// PixelVAE's decoder of the paper's Section 4, Fig. 5).
+//
+// Two stacks per layer, so that the receptive field has no blind spot:
+//   vertical   v(i, j) sees rows i-p..i, columns j-p..j+p (through the layers below, a cone that
+//              widens upwards); it reaches the horizontal stack only shifted down one row;
+//   horizontal h(i, j) sees row i left of j (mask A, the first layer) or up to j (mask B, later
+//              layers), plus v(i-1, j) through a 1x1 link.
+// Each stack is one rectangular convolution holding exactly the taps a mask would keep, shifted
+// into place by its padding and a crop: (p+1) x k for the vertical stack, 1 x (p+1) for the
+// horizontal, p = k / 2. So no tap is multiplied by a zero: the mask's zeros are never computed.
+// Units are tanh(f) * sigmoid(g) over the 2C channels [f, g]; a per-layer, per-channel term
+// W z is added to both halves (separately for each stack); the horizontal stack is residual after
+// the first layer. The head is ReLU, 1x1 conv C -> C, ReLU, 1x1 conv C -> data channels: the
+// Bernoulli logits of binary images. Output (i, j) depends on x only at pixels before (i, j) in
+// raster order (tests/vae/test_pixelcnn.cpp checks it by gradients, for every pair of pixels).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/layers.h"
+#include "vae/decoder.h"
+
+namespace gv::vae {
+
+struct PixelCNNConfig {
+  int64_t channels = 32;      // C, per stack
+  int64_t layers = 12;        // gated layers; the first has mask A
+  int64_t kernel = 3;         // the later layers' kernel k (odd)
+  int64_t first_kernel = 7;   // the first layer's (odd)
+  int64_t latent = 0;         // Z of the conditioning code (0: unconditioned)
+  int64_t data_channels = 1;  // channels of x, and of the logits
+};
+
+class GatedPixelCNN : public nn::Module {
+ public:
+  GatedPixelCNN(const PixelCNNConfig& c, Generator& g);
+  const PixelCNNConfig& config() const { return cfg_; }
+  // x (B, C_data, H, W), z (B, Z) (undefined when latent is 0) -> logits (B, C_data, H, W)
+  ag::Var forward(const ag::Var& x, const ag::Var& z);
+  // How many rows above its own an output row depends on: 1 + the sum of the layers' p.
+  int64_t rows_of_reach() const;
+
+ private:
+  struct Layer {
+    std::shared_ptr<nn::Conv2d> vertical, horizontal, v_to_h, residual;  // residual: null on the first
+    std::shared_ptr<nn::Linear> cond_v, cond_h;                         // null without a latent code
+    int64_t p = 0;
+    bool first = false;
+  };
+  PixelCNNConfig cfg_;
+  std::vector<Layer> layers_;
+  std::shared_ptr<nn::Conv2d> head1_, head2_;
+};
+
+// p(x|z) = prod over pixels in raster order of Bernoulli(x_ij | sigmoid(logit_ij(x_<ij, z))).
+class PixelCNNDecoder : public Decoder {
+ public:
+  PixelCNNDecoder(const PixelCNNConfig& c, Generator& g);
+  std::string name() const override { return "gated PixelCNN (bernoulli)"; }
+  ag::Var log_prob(const Tensor& x, const ag::Var& z) override;
+  // Pixel by pixel in raster order, the whole batch at once: H*W network passes, each over only
+  // the rows the pixel can depend on (rows_of_reach above it). The same draws as sample_naive,
+  // which runs every pass over the whole image. (The cached sampler of Ramachandran et al. 2017,
+  // which recomputes only what a new pixel changes, is not built yet.)
+  Tensor sample(const Tensor& z, Generator& g) override;
+  Tensor sample_naive(const Tensor& z, Generator& g);
+  bool has_mean() const override { return false; }  // no closed form: the pixels are dependent
+  Tensor mean(const Tensor& z) override;             // ValueError
+  const Likelihood& likelihood() const override { return *p_; }
+  std::shared_ptr<Likelihood> likelihood_ptr() const override { return p_; }
+  GatedPixelCNN& network() { return *net_; }
+
+  // The data shape the decoder samples: set by its owner (the model), (C, H, W).
+  void set_image_size(int64_t h, int64_t w) { h_ = h, w_ = w; }
+
+ private:
+  Tensor draw_pixels(const Tensor& z, Generator& g, bool crop);
+  std::shared_ptr<GatedPixelCNN> net_;
+  std::shared_ptr<Likelihood> p_;
+  int64_t h_ = 28, w_ = 28;
+};
+
+}  // namespace gv::vae
