@@ -225,6 +225,7 @@ void restore(Run& run, const std::string& dir) {
 void truncate_logs(Run& run) {
   RunDir::truncate_after(run.dir->metrics_path(), "step", run.state.step);
   RunDir::truncate_after(run.dir->test_path(), "epoch", run.state.epoch);  // epochs completed
+  RunDir::truncate_after(run.dir->information_path(), "step", run.state.step);
   fmt::print("resuming {} at step {} (epoch {}, batch {})\n", run.cfg.resume, run.state.step, run.state.epoch + 1,
              run.state.batch_in_epoch);
 }
@@ -357,6 +358,8 @@ void write_images(Run& run, const std::string& tag) {
   write_reconstructions(*run.model, run.prep, *run.dir, tag, run.test_x, std::max<int64_t>(1, run.cfg.figure_samples / 2));
 }
 
+json log_information(Run& run, int64_t epoch);
+
 // The rest of the current epoch.
 void train_epoch(Run& run, int64_t epoch) {
   const TrainConfig& c = run.cfg;
@@ -371,12 +374,32 @@ void train_epoch(Run& run, int64_t epoch) {
     if (run.state.step % c.log_every == 0) log_metrics(run, s, epoch);
     if (c.checkpoint_every > 0 && run.state.step % c.checkpoint_every == 0) save(run);
     if (c.sample_every > 0 && run.state.step % c.sample_every == 0) write_images(run, step_tag(run.state.step));
+    if (c.mi_every > 0 && run.state.step % c.mi_every == 0) log_information(run, epoch);
     last = s;
   }
   if (run.log_window.n > 0) log_metrics(run, last, epoch);  // the epoch's steps since the last line
 }
 
-// Test ELBO, PNGs and curves, and a checkpoint.
+// I_q(x;z) (appendix A.3, logsumexp over the M posteriors), KL and the reconstruction NLL per pixel on
+// the first M test images, with fixed draws: information.jsonl. Returns the row.
+json log_information(Run& run, int64_t epoch) {
+  const Tensor x = run.test_x.slice(0, 0, std::min(run.cfg.mi_examples, run.test_x.size(0))).contiguous();
+  Generator g(kEvalSeed + 1);
+  const vae::MutualInformation mi = vae::mutual_information(*run.model, x, run.cfg.batch, g);
+  Generator ge(kEvalSeed + 2);
+  const vae::ElboEstimate e = vae::test_elbo(*run.model, x, run.cfg.batch, ge);
+  json row{{"step", run.state.step},
+           {"epoch", epoch + 1},
+           {"mi", mi.mi},
+           {"mi_ceiling", mi.ceiling},
+           {"mi_examples", mi.m},
+           {"kl", e.kl},
+           {"nll_per_pixel", -e.reconstruction / double(shape_numel(run.data.shape))}};
+  run.dir->append_information(row);
+  return row;
+}
+
+// Test ELBO, the information line, PNGs and curves, and a checkpoint.
 void end_of_epoch(Run& run, int64_t epoch) {
   const Window train = run.epoch_window;
   run.epoch_window = Window{};
@@ -388,13 +411,16 @@ void end_of_epoch(Run& run, int64_t epoch) {
                             {"test_reconstruction", t.reconstruction},
                             {"test_kl", t.kl},
                             {"time", run.elapsed()}});
+  if (run.cfg.mi_every == 0 || run.state.step % run.cfg.mi_every != 0) log_information(run, epoch);
+  const json info = read_jsonl(run.dir->information_path()).back();
   write_images(run, epoch_tag(epoch + 1));
   write_training_curves(*run.dir);
   save(run);
   fmt::print("epoch {}: train loss {:.3f} (reconstruction {:.3f}, regularizer {:.3f}); test ELBO {:.3f} "
-             "(reconstruction {:.3f}, KL {:.3f}); step {}, {:.1f}s\n",
+             "(reconstruction {:.3f}, KL {:.3f}); I_q(x;z) {:.3f} of at most log {} = {:.3f}; step {}, {:.1f}s\n",
              epoch + 1, train.mean(&StepStats::loss), train.mean(&StepStats::reconstruction),
-             train.mean(&StepStats::regularizer), t.elbo, t.reconstruction, t.kl, run.state.step, run.elapsed());
+             train.mean(&StepStats::regularizer), t.elbo, t.reconstruction, t.kl, info["mi"].get<double>(),
+             info["mi_examples"].get<int64_t>(), info["mi_ceiling"].get<double>(), run.state.step, run.elapsed());
   std::fflush(stdout);
 }
 

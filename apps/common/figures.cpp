@@ -84,8 +84,9 @@ std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
 }
 
 std::string write_training_curves(const RunDir& dir) {
-  std::vector<json> train = read_jsonl(dir.metrics_path()), test = read_jsonl(dir.test_path());
-  std::vector<Plot> plots(4);
+  std::vector<json> train = read_jsonl(dir.metrics_path()), test = read_jsonl(dir.test_path()),
+                    info = read_jsonl(dir.information_path());
+  std::vector<Plot> plots(6);
   plots[0] = {"training loss", "step", "-(E log p(x|z) - lambda R), nats", {series("loss", train, "step", "loss")}};
   plots[1] = {"reconstruction", "step", "E_q log p(x|z), nats",
               {series("train", train, "step", "reconstruction"),
@@ -93,6 +94,10 @@ std::string write_training_curves(const RunDir& dir) {
   plots[2] = {"regularizer", "step", "R(q), nats",
               {series("R(q)", train, "step", "regularizer"), series("test KL", test, "step", "test_kl", true)}};
   plots[3] = {"test ELBO per epoch", "step", "nats per example", {series("test ELBO", test, "step", "test_elbo", true)}};
+  plots[4] = {"mutual information I_q(x;z) (test images)", "step", "nats",
+              {series("I_q(x;z)", info, "step", "mi", true), series("ceiling log M", info, "step", "mi_ceiling")}};
+  plots[5] = {"reconstruction NLL per pixel (test images)", "step", "nats per pixel",
+              {series("NLL / pixel", info, "step", "nll_per_pixel", true)}};
   write_plots_png(dir.curves_path(), plots, 2);
   return dir.curves_path();
 }

@@ -2,6 +2,7 @@
 //   config.json             every flag the run was started with (and what was derived from them)
 //   metrics.jsonl           one JSON object per logged training step, each line flushed as written
 //   test.jsonl              one JSON object per epoch: the test-set evaluation
+//   information.jsonl       I_q(x;z), KL and NLL per pixel on test images, every --mi-every steps
 //   curves.png              the training curves, redrawn at the end of each epoch
 //   samples/epoch-NNN-*.png sample grids; recon/epoch-NNN.png reconstructions
 //   checkpoint.safetensors  the latest checkpoint (nn::save_checkpoint, written atomically)
@@ -41,6 +42,7 @@ class RunDir {
   static std::string config_path_in(const std::string& dir) { return (std::filesystem::path(dir) / "config.json").string(); }
   std::string metrics_path() const { return file("metrics.jsonl"); }
   std::string test_path() const { return file("test.jsonl"); }
+  std::string information_path() const { return file("information.jsonl"); }
   std::string curves_path() const { return file("curves.png"); }
   std::string checkpoint_path() const { return checkpoint_path_in(path_.string()); }
   static std::string checkpoint_path_in(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.safetensors").string(); }
@@ -53,6 +55,7 @@ class RunDir {
   json read_config() const;
   void append_metrics(const json& row) const { append_jsonl(metrics_path(), row); }
   void append_test(const json& row) const { append_jsonl(test_path(), row); }
+  void append_information(const json& row) const { append_jsonl(information_path(), row); }
 
   // On resume: drops the lines of a JSON-lines file whose `key` (e.g. "step") is above max_value:
   // they were logged after the checkpoint being resumed from, and will be logged again.

@@ -28,7 +28,7 @@ namespace gv::app {
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
   X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") \
   X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
-  X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
+  X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(mi_every, "mi-every") X(mi_examples, "mi-examples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
 
 namespace {
 
@@ -144,6 +144,13 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--sample-every", c.sample_every,
                  "also write sample and reconstruction PNGs every N steps (0: only at the end of each epoch)")
       ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--mi-every", c.mi_every,
+                 "every N steps, append the mutual information I_q(x;z) (appendix A.3, with its ceiling log M), "
+                 "KL(q(z|x)||p(z)) and the reconstruction NLL per pixel on the first --mi-examples test images to "
+                 "information.jsonl (0: only at the end of each epoch, which is always done)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+  app.add_option("--mi-examples", c.mi_examples, "test images M of the mutual information (its ceiling is log M)")
+      ->check(int_range(2, 100000))->capture_default_str()->group(g);
   app.add_option("--figure-samples", c.figure_samples,
                  "samples in each sample PNG (and half as many reconstructions); a PixelCNN decoder draws pixel by "
                  "pixel, so fewer is faster")
@@ -174,7 +181,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
 
 bool resumable_flag(const std::string& name) {
   static const std::set<std::string> ok = {"resume", "epochs", "threads", "data-dir", "cache-dir",
-                                           "checkpoint-every", "sample-every", "figure-samples", "log-every", "debug-nan-at-step"};
+                                           "checkpoint-every", "sample-every", "figure-samples", "mi-every", "log-every", "debug-nan-at-step"};
   return ok.count(name) > 0;
 }
 

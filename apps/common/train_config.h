@@ -44,7 +44,7 @@ struct TrainConfig {
   // the run
   std::string out = "runs/train", resume;
   bool force = false;
-  int64_t checkpoint_every = 1000, sample_every = 0, figure_samples = 64, log_every = 50, debug_nan_at_step = 0;
+  int64_t checkpoint_every = 1000, sample_every = 0, figure_samples = 64, mi_every = 0, mi_examples = 1000, log_every = 50, debug_nan_at_step = 0;
 
   DataSpec data_spec() const;
 };

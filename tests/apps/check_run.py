@@ -98,6 +98,17 @@ def files(run, epochs):
     test = check_jsonl(os.path.join(run, "test.jsonl"), ["epoch", "step", "test_elbo", "test_reconstruction", "test_kl"])
     if [r["epoch"] for r in test] != list(range(1, epochs + 1)):
         fail(f"test.jsonl epochs are {[r['epoch'] for r in test]}, expected 1..{epochs}")
+    info = check_jsonl(os.path.join(run, "information.jsonl"),
+                       ["step", "epoch", "mi", "mi_ceiling", "mi_examples", "kl", "nll_per_pixel"])
+    for r in info:
+        if not (r["mi"] <= r["mi_ceiling"] + 1e-9 and abs(r["mi_ceiling"] - math.log(r["mi_examples"])) < 1e-9):
+            fail(f"information.jsonl: I_q(x;z) {r['mi']} against its ceiling {r['mi_ceiling']} (M = {r['mi_examples']})")
+        if not (r["kl"] >= 0 and r["nll_per_pixel"] > 0):
+            fail(f"information.jsonl: KL {r['kl']}, NLL per pixel {r['nll_per_pixel']}")
+    if sorted({r["epoch"] for r in info}) != list(range(1, epochs + 1)):
+        fail(f"information.jsonl covers epochs {sorted({r['epoch'] for r in info})}, expected 1..{epochs}")
+    if [r["step"] for r in info] != sorted({r["step"] for r in info}):
+        fail(f"information.jsonl steps are not increasing: {[r['step'] for r in info]}")
     pngs = ["curves.png"]
     for e in range(1, epochs + 1):
         pngs.append(f"recon/epoch-{e:03d}.png")

@@ -9,7 +9,7 @@ set -uo pipefail
 train=$1 eval=$2
 source "$(dirname "$0")/common.sh"
 need_mnist
-run_expect 0 "$train" "${tiny[@]}" --epochs 2 --out "$scratch/run"
+run_expect 0 "$train" "${tiny[@]}" --epochs 2 --mi-every 7 --mi-examples 50 --out "$scratch/run"
 grep -q "^epoch 2: .*test ELBO" "$scratch/out.log" || { echo "FAIL: no epoch 2 summary line"; exit 1; }
 $check files "$scratch/run" 2 || exit 1
 run_expect 0 "$eval" "$scratch/run" --iwae-k 10 --iwae-examples 50 --mi-examples 50 --test-limit 100 --threads 2
