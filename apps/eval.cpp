@@ -84,7 +84,7 @@ auto timed(json& seconds, const std::string& key, F&& f) {
 // Runs an estimator; a result that is not finite (NonFiniteError) is recorded under errors[key]
 // instead, so the report keeps the figures that are finite and says which ones are not.
 template <class F>
-void measure(json& j, json& errors, json& seconds, const std::string& key, F&& f) {
+void measure(json& errors, json& seconds, const std::string& key, F&& f) {
   try {
     timed(seconds, key, [&] {
       f();
@@ -113,16 +113,16 @@ json evaluate(TrainedRun& l, const EvalOptions& o) {
   j["active_units_threshold"] = o.au_threshold;
   j["latent"] = l.cfg.latent;
   j["mi_examples"] = xm.size(0);
-  measure(j, errors, seconds, "elbo", [&] {
+  measure(errors, seconds, "elbo", [&] {
     auto elbo = vae::test_elbo(m, x, o.batch, g);
     j["elbo"] = elbo.elbo, j["reconstruction"] = elbo.reconstruction, j["kl"] = elbo.kl;
   });
-  measure(j, errors, seconds, "iwae_log_likelihood",
+  measure(errors, seconds, "iwae_log_likelihood",
           [&] { j["iwae_log_likelihood"] = vae::iwae_log_likelihood(m, xi, o.iwae_k, o.batch, g); });
-  measure(j, errors, seconds, "kl_per_dimension", [&] { j["kl_per_dimension"] = vae::kl_per_dimension(m, x, o.batch); });
-  measure(j, errors, seconds, "active_units",
+  measure(errors, seconds, "kl_per_dimension", [&] { j["kl_per_dimension"] = vae::kl_per_dimension(m, x, o.batch); });
+  measure(errors, seconds, "active_units",
           [&] { j["active_units"] = vae::active_units(m, x, o.batch, o.au_threshold); });
-  measure(j, errors, seconds, "mutual_information", [&] {
+  measure(errors, seconds, "mutual_information", [&] {
     auto mi = vae::mutual_information(m, xm, o.batch, g);
     j["mutual_information"] = mi.mi, j["mi_ceiling"] = mi.ceiling;
   });

@@ -164,7 +164,7 @@ std::vector<vae::Samples> run_chains(TrainedRun& l, const Tensor& x0, const Samp
 
 json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, std::vector<std::string>& files) {
   const Preprocessing prep = Preprocessing::for_likelihood(l.cfg.likelihood);
-  const bool bernoulli = l.p->name() == "bernoulli";
+  const bool bernoulli = l.model->decoder().likelihood().name() == "bernoulli";
   const bool anc = o.mode != "markov", chain = o.mode != "ancestral";
   const Tensor& test = l.test_x;  // as the model sees it; the first N start chains, the rest are references
   GV_CHECK(test.size(0) > o.n, IOError, "the test set has {} images; --n {} needs more than {} (the first --n "

@@ -37,14 +37,6 @@ constexpr uint64_t kEvalSeed = 1234567;               // the test ELBO's z draws
 constexpr int kExitNonFinite = 3;
 constexpr uint64_t kCheckpointLossSeed = 0x636b7074;  // "ckpt": the z draws of a checkpoint's own loss
 
-// A NaN or infinite loss or gradient: the run stops without saving.
-struct NonFinite : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// "NaN", "inf", "-inf" (fmt writes "-nan" for some NaNs), or the number.
-std::string number(double v) { return std::isnan(v) ? "NaN" : fmt::format("{}", v); }
-
 // ---- command line -------------------------------------------------------------------------------
 
 std::string help_footer() {
@@ -289,17 +281,17 @@ double loss_on(const Run& run, vae::Model& model, const Tensor& x, int64_t step)
 void save(Run& run) {
   auto& extra = run.state.extra;
   for (const auto& [name, v] : run.model->named_parameters())
-    for (float x : v.data().to_vector<float>())
-      if (!std::isfinite(x))
-        throw NonFinite(fmt::format("parameter {} is {} after step {}; not saved", name, number(x), run.state.step));
+    if (const auto bad = first_non_finite(v.data()))
+      GV_THROW(NonFiniteError, "parameter {} is {} at {} after step {}; not saved", name, number_str(bad->value),
+               index_str(v.shape(), bad->index), run.state.step);
   data::LoaderPosition pos = run.loader->position();
   run.state.epoch = pos.epoch;
   run.state.batch_in_epoch = (pos.index + run.cfg.batch - 1) / run.cfg.batch;
   if (const Tensor x = saved_at_batch(run, run.state); x.defined()) {
     const double l = loss_on(run, *run.model, x, run.state.step);
     if (!std::isfinite(l))
-      throw NonFinite(fmt::format("the weights after step {} give a loss of {} on the batch they are saved at; they "
-                                  "were not saved", run.state.step, number(l)));
+      GV_THROW(NonFiniteError, "the weights after step {} give a loss of {} on the batch they are saved at; they were "
+               "not saved", run.state.step, number_str(l));
     extra["checkpoint_loss"] = fmt::format("{:.17g}", l);
   }
   extra["config"] = run.config.dump();
@@ -331,7 +323,7 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
         c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity());
     s.loss = r.loss, s.grad_norm = r.grad_norm;
   } catch (const NonFiniteError& e) {
-    throw NonFinite(fmt::format("{} at step {} (epoch {})", e.what(), step, epoch + 1));
+    GV_THROW(NonFiniteError, "{} at step {} (epoch {})", e.what(), step, epoch + 1);
   }
   run.state.step = step;
   s.reconstruction = t.reconstruction.item();
@@ -458,7 +450,7 @@ std::string last_checkpoint_note(const Run& run) {
     const double l = loss_on(run, model, x, state.step);
     if (!std::isfinite(l))
       return fmt::format("nothing was saved; the checkpoint {} (step {}) is not good: its loss on the batch it was "
-                         "saved at is {}", path, state.step, number(l));
+                         "saved at is {}", path, state.step, number_str(l));
     return fmt::format("nothing was saved; the last good checkpoint is {} (step {}: it loads, its weights are "
                        "finite, and their loss on the batch it was saved at is {:.4f})",
                        path, state.step, l);
@@ -474,10 +466,7 @@ int main(int argc, char** argv) {
   try {
     open_run(run, argc, argv);
     train(run);
-  } catch (const NonFinite& e) {
-    std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
-    return kExitNonFinite;
-  } catch (const NonFiniteError& e) {  // a result (the test ELBO) or a loaded weight that is not finite
+  } catch (const NonFiniteError& e) {  // a loss, gradient, test result or loaded weight that is not finite
     std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
     return kExitNonFinite;
   } catch (const std::exception& e) {

@@ -20,6 +20,9 @@ struct ValueError : Error { using Error::Error; };   // a bad argument value
 struct IOError : Error { using Error::Error; };      // files: missing, truncated, corrupt
 struct NonFiniteError : Error { using Error::Error; };  // a result or weight that is NaN or infinite
 
+// "NaN" for every NaN (fmt writes "-nan" for some), else fmt's shortest form ("inf", "0.5").
+inline std::string number_str(double v) { return v != v ? "NaN" : ::fmt::format("{}", v); }
+
 namespace detail {
 inline const char* short_path(const char* f) {
   // keep the path from the project's top folder on ("engine/tensor.cpp")

@@ -1,6 +1,8 @@
 // tensor.cpp: Tensor factories, views and copies.
 #include "engine/tensor.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -12,6 +14,31 @@
 namespace gv {
 
 std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+std::string index_str(const Shape& s, int64_t i) {
+  std::vector<int64_t> idx(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    idx[d] = s[d] > 0 ? i % s[d] : 0;
+    i = s[d] > 0 ? i / s[d] : 0;
+  }
+  return fmt::format("[{}]", fmt::join(idx, ", "));
+}
+
+namespace {
+template <class T>
+std::optional<NonFiniteAt> first_non_finite_of(const Tensor& c) {
+  const T* p = c.data<T>();
+  for (int64_t i = 0, n = c.numel(); i < n; ++i)
+    if (!std::isfinite(p[i])) return NonFiniteAt{i, double(p[i])};
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<NonFiniteAt> first_non_finite(const Tensor& t) {
+  if (t.dtype() != DType::f32 && t.dtype() != DType::f64) return std::nullopt;
+  const Tensor c = (t.device().is_cpu() ? t : t.to(Device::cpu())).contiguous();  // no copy when already contiguous
+  return t.dtype() == DType::f32 ? first_non_finite_of<float>(c) : first_non_finite_of<double>(c);
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;

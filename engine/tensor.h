@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,17 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[4, 3]"
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
+// "[3, 17]": the multi-index of flat element i (row-major) of a tensor of this shape.
+std::string index_str(const Shape& s, int64_t i);
+
+class Tensor;
+// The first element of t, in row-major order, that is NaN or infinite: its flat index and value;
+// nullopt when every element is finite (integer tensors always are). Reads t on the CPU.
+struct NonFiniteAt {
+  int64_t index;
+  double value;
+};
+std::optional<NonFiniteAt> first_non_finite(const Tensor& t);
 
 class Tensor {
  public:

@@ -450,31 +450,13 @@ std::map<std::string, Tensor> module_tensors(const Module& m) {
   return out;
 }
 
-// "[3, 17]": the multi-index of element i of a row-major tensor of the given shape.
-std::string index_str(const Shape& shape, int64_t i) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] > 0 ? i % shape[d] : 0;
-    i = shape[d] > 0 ? i / shape[d] : 0;
-  }
-  return fmt::format("[{}]", fmt::join(idx, ", "));
-}
-
 // A weight that is NaN or infinite would train or evaluate into garbage: refused by name, with its
 // first bad index, before anything is loaded.
-template <class T>
-void check_finite_values(const std::string& path, const std::string& name, const Tensor& t) {
-  const T* p = t.data<T>();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i)
-    if (!std::isfinite(p[i]))
-      GV_THROW(NonFiniteError, "{}: tensor {} {} holds {} at index {} (element {} of {}): a checkpoint's weights must "
-               "be finite; this file cannot be used (resume from an earlier checkpoint, or train again)",
-               path, name, shape_str(t.shape()), p[i], index_str(t.shape(), i), i, n);
-}
-
-void check_finite_tensors(const std::string& path, const std::string& prefix, const std::string& name, const Tensor& t) {
-  if (t.dtype() == DType::f32) check_finite_values<float>(path, prefix + name, t);
-  else if (t.dtype() == DType::f64) check_finite_values<double>(path, prefix + name, t);
+void check_finite_tensor(const std::string& path, const std::string& name, const Tensor& t) {
+  if (const auto bad = first_non_finite(t))
+    GV_THROW(NonFiniteError, "{}: tensor {} {} holds {} at index {} (element {} of {}): a checkpoint's weights must "
+             "be finite; this file cannot be used (resume from an earlier checkpoint, or train again)",
+             path, name, shape_str(t.shape()), bad->value, index_str(t.shape(), bad->index), bad->index, t.numel());
 }
 
 // All the ways the file's model tensors differ from the module's, in one ValueError.
@@ -612,9 +594,9 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* optimize
   TrainState loaded = parse_train_state(path, file.metadata);
   CheckpointTensors ck = split_tensors(std::move(file.tensors));
   check_model(path, model, ck);
-  for (const auto& [name, t] : ck.model) check_finite_tensors(path, "model.", name, t);
+  for (const auto& [name, t] : ck.model) check_finite_tensor(path, "model." + name, t);
   if (optimizer)
-    for (const auto& [name, t] : ck.optim) check_finite_tensors(path, "optim.", name, t);
+    for (const auto& [name, t] : ck.optim) check_finite_tensor(path, "optim." + name, t);
   loaded.rngs = match_rngs(path, state.rngs, loaded.rngs);
 
   // Nothing has changed yet. load_state checks its tensors before it changes anything, and what

@@ -5,11 +5,6 @@
 
 namespace gv::nn {
 
-namespace {
-// "NaN" for every NaN (fmt writes "-nan" for some), else the number.
-std::string number(double v) { return std::isnan(v) ? "NaN" : fmt::format("{}", v); }
-}  // namespace
-
 StepResult train_step(Optimizer& opt, const std::function<ag::Var()>& compute, double max_grad_norm) {
   opt.zero_grad();
   ag::Var loss = compute();
@@ -17,10 +12,10 @@ StepResult train_step(Optimizer& opt, const std::function<ag::Var()>& compute, d
            loss.defined() ? shape_str(loss.shape()) : std::string("nothing"));
   StepResult r;
   r.loss = loss.item();
-  if (!std::isfinite(r.loss)) throw NonFiniteError("the loss is " + number(r.loss));
+  if (!std::isfinite(r.loss)) throw NonFiniteError("the loss is " + number_str(r.loss));
   loss.backward();
   r.grad_norm = clip_grad_norm(opt.params(), max_grad_norm);
-  if (!std::isfinite(r.grad_norm)) throw NonFiniteError("the gradient norm is " + number(r.grad_norm));
+  if (!std::isfinite(r.grad_norm)) throw NonFiniteError("the gradient norm is " + number_str(r.grad_norm));
   opt.step();
   return r;
 }

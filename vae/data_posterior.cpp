@@ -52,11 +52,10 @@ EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
     mus.push_back(to_cpu_f64(mu.data()));
     logvars.push_back(to_cpu_f64(logvar.data()));
     // a posterior that is not finite would make every figure built on it garbage
-    const std::vector<double> m = mus.back().to_vector<double>(), v = exp(logvars.back()).to_vector<double>();
-    for (size_t i = 0; i < m.size(); ++i)
-      GV_CHECK(std::isfinite(m[i]) && std::isfinite(v[i]), NonFiniteError,
-               "encode_data: the posterior q(z|x) of image {} is not finite: mean {}, variance {}",
-               s + int64_t(i) / mus.back().size(1), m[i], v[i]);
+    for (const auto& [what, t] : {std::pair{"mean", mus.back()}, std::pair{"variance", exp(logvars.back())}})
+      if (const auto bad = first_non_finite(t))
+        GV_THROW(NonFiniteError, "encode_data: the posterior q(z|x) of image {} is not finite: its {} is {}",
+                 s + bad->index / t.size(1), what, bad->value);
     if (progress) progress(e, n);
   }
   return {concat(mus, 0), concat(logvars, 0)};

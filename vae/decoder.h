@@ -31,7 +31,6 @@ class Decoder : public nn::Module {
   virtual Draw draw(const Tensor& z, Generator& g, bool use_mean);
   // The family P of each pixel's distribution.
   virtual const Likelihood& likelihood() const = 0;
-  virtual std::shared_ptr<Likelihood> likelihood_ptr() const = 0;
 };
 
 class FactorizedDecoder : public Decoder {
@@ -48,7 +47,6 @@ class FactorizedDecoder : public Decoder {
   Tensor mean(const Tensor& z) override;
   Draw draw(const Tensor& z, Generator& g, bool use_mean) override;  // one network pass
   const Likelihood& likelihood() const override { return *p_; }
-  std::shared_ptr<Likelihood> likelihood_ptr() const override { return p_; }
 
  private:
   std::shared_ptr<nn::Sequential> net_;

@@ -73,7 +73,8 @@ double finite(const char* op, const std::string& what, double v, int64_t n) {
 }
 
 const std::vector<double>& finite(const char* op, const std::string& what, const std::vector<double>& v, int64_t n) {
-  for (size_t j = 0; j < v.size(); ++j) finite(op, fmt::format("{} of latent dimension {}", what, j), v[j], n);
+  for (size_t j = 0; j < v.size(); ++j)
+    if (!std::isfinite(v[j])) finite(op, fmt::format("{} of latent dimension {}", what, j), v[j], n);
   return v;
 }
 
@@ -224,7 +225,7 @@ MutualInformation mutual_information(Model& model, const Tensor& images, int64_t
   const Tensor mu = concat(mus, 0), logvar = concat(logvars, 0);
   const int64_t zdim = mu.size(1);
   for (const auto& [t, what] : {std::pair{&mu, "a posterior mean"}, std::pair{&logvar, "a posterior log-variance"}})
-    for (double v : t->to_vector<double>()) finite("mutual_information", what, v, m);
+    if (const auto bad = first_non_finite(*t)) finite("mutual_information", what, bad->value, m);
 
   // (2) z_i = mu_i + exp(logvar_i / 2) eps_i, and log q(z_i|x_i) = -1/2 sum_d (eps_id^2 + logvar_id + log 2pi)
   const Tensor eps = normal(mu.shape(), g, 0, 1, DType::f64, mu.device());

@@ -69,7 +69,6 @@ class PixelCNNDecoder : public Decoder {
   bool has_mean() const override { return false; }  // no closed form: the pixels are dependent
   Tensor mean(const Tensor& z) override;             // ValueError
   const Likelihood& likelihood() const override { return *p_; }
-  std::shared_ptr<Likelihood> likelihood_ptr() const override { return p_; }
   GatedPixelCNN& network() { return *net_; }
 
   // The data shape the decoder samples: set by its owner (the model), (C, H, W).

@@ -39,30 +39,14 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   LoadedData data = load_data(spec);
   if (stored.contains("data-shape")) check_data_shape(data, stored_shape(stored, l.checkpoint), "the checkpoint " + l.checkpoint);
   l.shape = data.shape;
-  l.p = make_likelihood(l.cfg);
   Generator init(0);
-  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape), l.p, init);
+  l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape), make_likelihood(l.cfg), init);
   nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
   l.model->eval();
   l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
   if (o.with_train) l.train_x = data.train.images;
   return l;
 }
-
-namespace {
-// The first non-finite element of t: its multi-index and value, or "".
-std::string first_bad(const Tensor& t) {
-  const std::vector<double> v = t.to(DType::f64).to_vector<double>();
-  for (size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) {
-      std::vector<int64_t> idx(t.dim());
-      int64_t r = (int64_t)i;
-      for (int64_t d = t.dim() - 1; d >= 0; --d) idx[d] = r % t.size(d), r /= t.size(d);
-      return fmt::format("{} at [{}]", v[i], fmt::join(idx, ", "));
-    }
-  return "";
-}
-}  // namespace
 
 void check_outputs_finite(TrainedRun& l) {
   ag::NoGradGuard no_grad;
@@ -75,11 +59,11 @@ void check_outputs_finite(TrainedRun& l) {
   for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu.data()},
                                 {"the encoder's variance exp(logvar)", &var},
                                 {d.has_mean() ? "the decoder's mean g(mu)" : "the decoder's log p(x|mu)", &params}}) {
-    const std::string bad = first_bad(*t);
-    GV_CHECK(bad.empty(), NonFiniteError,
-             "{}: the weights are finite but the model's outputs are not finite: {} is {} on the first {} test image(s); "
-             "nothing it would produce can be trusted",
-             l.checkpoint, what, bad, n);
+    if (const auto bad = first_non_finite(*t))
+      GV_THROW(NonFiniteError,
+               "{}: the weights are finite but the model's outputs are not finite: {} is {} at {} on the first {} "
+               "test image(s); nothing it would produce can be trusted",
+               l.checkpoint, what, bad->value, index_str(t->shape(), bad->index), n);
   }
 }
 

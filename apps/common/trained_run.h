@@ -1,6 +1,6 @@
 // trained_run.h: a trained VAE loaded back from a genvae-train run directory (or a checkpoint file):
 // the training configuration stored in the checkpoint's metadata, the model rebuilt from it with its
-// weights, the likelihood family, and the data set preprocessed as in training. Used by every
+// weights (its decoder owns the likelihood family), and the data set preprocessed as in training. Used by every
 // program that analyses a trained run (genvae-eval, genvae-sample, genvae-fig2).
 #pragma once
 #include <memory>
@@ -17,7 +17,6 @@ struct TrainedRun {
   std::string checkpoint;  // the .safetensors file
   TrainConfig cfg;         // as stored by genvae-train
   nn::TrainState state;    // step and epoch it was saved at
-  std::shared_ptr<vae::Likelihood> p;
   std::unique_ptr<vae::Model> model;  // in eval mode (a vae::VAE today)
   Shape shape;                      // (C, H, W)
   Tensor test_x;                    // the test set, preprocessed as the model sees it (eval_set)

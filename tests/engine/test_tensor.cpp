@@ -707,3 +707,27 @@ TEST_CASE("storage: freed large CPU blocks are reused by size, small ones are no
   cpu_cache_release();
   CHECK(cpu_cache_stats().cached_bytes == 0);
 }
+
+TEST_CASE("first_non_finite and index_str: the first NaN or infinity in row-major order, by multi-index") {
+  using gv::Tensor;
+  Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK_FALSE(gv::first_non_finite(t).has_value());
+  t.data<float>()[4] = std::numeric_limits<float>::infinity();
+  t.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+  auto bad = gv::first_non_finite(t);
+  REQUIRE(bad.has_value());
+  CHECK(bad->index == 4);
+  CHECK(std::isinf(bad->value));
+  CHECK(gv::index_str(t.shape(), bad->index) == "[1, 1]");
+  // a strided view is read in its own row-major order: the transpose's first bad element is [1, 1] too,
+  // and its NaN at [2, 1] comes after it
+  auto tb = gv::first_non_finite(t.t());
+  REQUIRE(tb.has_value());
+  CHECK(gv::index_str(t.t().shape(), tb->index) == "[1, 1]");
+  Tensor d = Tensor::from_vector(std::vector<double>{0, -std::numeric_limits<double>::infinity()}, {2});
+  CHECK(gv::first_non_finite(d)->index == 1);
+  CHECK_FALSE(gv::first_non_finite(Tensor::arange(5)).has_value());  // integers are always finite
+  CHECK(gv::index_str({4, 5, 6}, 5 * 6 + 6 + 2) == "[1, 1, 2]");
+  CHECK(gv::number_str(std::nan("")) == "NaN");
+  CHECK(gv::number_str(-std::numeric_limits<double>::infinity()) == "-inf");
+}

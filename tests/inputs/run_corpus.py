@@ -107,16 +107,11 @@ class Sandbox:
         self.new = self.root / "new-run"
         self.data = str(GOOD_MNIST)
 
-    def place(self, case, program):
-        """Puts the case's file where the program meets it; returns the path the message must name."""
+    def place(self, case):
+        """Puts a committed case's file where the programs meet it (ckpt/ cases are built: place_built)."""
         src = HERE / case
-        if case.startswith("data/"):
+        if case.startswith(("data/", "config/")):  # read in place: the corpus is hashed before and after
             self.data = str(src)
-        elif case.startswith("config/"):
-            self.data = str(src)
-        elif case.startswith("ckpt/"):
-            shutil.rmtree(self.run)
-            shutil.copytree(src, self.run)
         elif case.startswith("fuzz/idx/"):
             d = self.root / "mnist"
             shutil.copytree(GOOD_MNIST, d)
@@ -130,7 +125,10 @@ class Sandbox:
             self.data = str(d)
         elif case.startswith("fuzz/safetensors/"):
             shutil.copy(src, self.run / "checkpoint.safetensors")
-        return src
+
+    def place_built(self, run_folder):
+        shutil.rmtree(self.run)
+        shutil.copytree(run_folder, self.run)
 
 
 def run_one(program, box, timeout=120):
@@ -149,10 +147,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         base = tmp / "base"
-        rc, out, _ = subprocess.run([exe("train"), "--data", "mnist", "--data-dir", str(GOOD_MNIST), "--out", str(base),
-                                     "--epochs", "1"] + TINY, capture_output=True, text=True), None, None
-        if rc.returncode != 0:
-            sys.exit(f"FAIL: the good base run failed:\n{rc.stdout}{rc.stderr}")
+        p = subprocess.run([exe("train"), "--data", "mnist", "--data-dir", str(GOOD_MNIST), "--out", str(base),
+                            "--epochs", "1"] + TINY, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"FAIL: the good base run failed:\n{p.stdout}{p.stderr}")
         make_corpus.checkpoints(base, tmp / "built")
         # the control: every program succeeds on the good inputs
         for program in ["train", "train-folder", "train-resume", "naive-bound", "mnist-mlp", "eval", "sample", "fig2"]:
@@ -168,12 +166,9 @@ def main():
                 runs += 1
                 box = Sandbox(tmp, base)
                 if case.startswith("ckpt/"):
-                    src_case = tmp / "built" / case
-                    shutil.rmtree(box.run)
-                    shutil.copytree(src_case, box.run)
-                    named = src_case
+                    box.place_built(tmp / "built" / case)
                 else:
-                    named = box.place(case, program)
+                    box.place(case)
                 before = snapshot(box.root)
                 code, out, cmd = run_one(program, box)
                 after = snapshot(box.root)
