@@ -12,6 +12,8 @@
 // (bench/peer.py: the same models, the same thread count) runs in the same invocation and the table
 // shows genvae's throughput as a multiple of PyTorch's; otherwise a line says the peer was skipped.
 // --scaling adds the table of W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads.
+// --sampling adds PixelCNN sampling: the cached sampler against naive recomputation (one
+// whole-image forward pass per pixel), at batch 1 and 64, for the model of the Fig. 5 runs.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +41,7 @@
 #include "nn/optim.h"
 #include "nn/train_step.h"
 #include "vae/objective.h"
+#include "vae/pixelcnn.h"
 #include "vae/regularizer.h"
 
 #ifndef GENVAE_SOURCE_DIR
@@ -223,11 +226,44 @@ json measure_gemm(const std::string& shape, int64_t threads) {
               {"openblas_core", openblas_corename()}};
 }
 
+// PixelCNN sampling of a whole batch of 28x28 images, for the model of the Fig. 5 runs (the
+// README's PixelVAE command: 12 gated layers x 32 channels, 7x7 then 3x3, z = 32), float32.
+// "sample-cached": the median of 3 runs of the cached sampler after one warm-up. "sample-naive":
+// one whole-image forward pass per pixel, timed over the first `naive_pixels` pixels and scaled to
+// all 784 (every pass is the same computation on the same shapes), unless naive_pixels is 784.
+json measure_sampling(const ChildSpec& s, int64_t naive_pixels) {
+  set_threads(s.threads);
+  Generator g(7);
+  vae::PixelCNNDecoder d({.channels = 32, .layers = 12, .kernel = 3, .first_kernel = 7, .latent = 32}, g);
+  d.set_image_size(28, 28);
+  const Tensor z = normal({s.batch, 32}, g);
+  const int64_t all = 28 * 28, n = std::clamp<int64_t>(naive_pixels, 1, all);
+  std::vector<double> sec;
+  Tensor x;
+  if (s.what == "sample-cached") {
+    x = d.sample(z, g);  // warm-up
+    for (int r = 0; r < 3; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      x = d.sample(z, g);
+      sec.push_back(seconds_since(t0));
+    }
+  } else {
+    x = d.sample_naive(z, g, 1);  // warm-up
+    auto t0 = std::chrono::steady_clock::now();
+    x = d.sample_naive(z, g, n);
+    sec.push_back(seconds_since(t0) * double(all) / double(n));
+  }
+  const double ink = mean(x).item();
+  GV_CHECK(std::isfinite(ink), ValueError, "genvae-bench: {} drew non-finite pixels", s.what);
+  return json{{"seconds", median(sec)}, {"pixels_timed", s.what == "sample-cached" ? all : n},
+              {"peak_rss_mib", peak_rss_mib()}};
+}
+
 // GFLOP/s of a 1024^3 sgemm, the denominator of each workload's "%sgemm": the first row of the
 // sgemm table, measured the same way.
 json measure_sgemm(const ChildSpec& s) { return measure_gemm("1024,1024,1024,n,n", s.threads); }
 
-int run_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
+int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, int64_t naive_pixels) {
   // spec: WHAT:BATCH:THREADS
   ChildSpec s;
   std::vector<std::string> parts;
@@ -243,7 +279,9 @@ int run_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
   s.threads = std::stoll(parts[2]);
   s.steps = steps;
   s.warmup = warmup;
-  json j = s.what == "sgemm" ? measure_sgemm(s) : measure_workload(s);
+  json j = s.what == "sgemm"                   ? measure_sgemm(s)
+           : s.what.rfind("sample-", 0) == 0 ? measure_sampling(s, naive_pixels)
+                                             : measure_workload(s);
   fmt::print("{}\n", j.dump());
   return 0;
 }
@@ -253,7 +291,8 @@ int run_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
 struct Options {
   std::vector<std::string> workloads = {"W1", "W2", "W3", "W4"};
   int64_t threads = 2, steps = 20, warmup = 3, batch = 0;
-  bool scaling = false, no_peer = false, no_gemm_table = false;
+  bool scaling = false, no_peer = false, no_gemm_table = false, sampling = false;
+  int64_t naive_pixels = 28;
   std::string python, peer_script, json_out, omp_wait_policy = "brief";
   std::string child;
 };
@@ -302,8 +341,8 @@ std::string env_prefix(const Options& o) {
 }
 
 std::optional<json> ours(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
-  std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {}", env_prefix(o), shell_quote(self_exe()),
-                                what, batch, threads, o.steps, o.warmup);
+  std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {} --naive-pixels {}", env_prefix(o),
+                                shell_quote(self_exe()), what, batch, threads, o.steps, o.warmup, o.naive_pixels);
   return run_json(cmd, log);
 }
 
@@ -508,9 +547,41 @@ void print_table(const std::string& title, const std::vector<Row>& rows, const s
   std::fflush(stdout);
 }
 
+// The targets of the PixelVAE issue: the cached sampler >= 20x naive recomputation, and 64 MNIST
+// samples of the Fig. 5 model in <= 10 s.
+void sampling_table(const Options& o, json& out) {
+  fmt::print("\nPixelCNN sampling, 28x28 (the Fig. 5 model: 12 gated layers x 32 channels, 7x7 then 3x3, z = 32), "
+             "float32, {} threads\n", o.threads);
+  fmt::print("  naive: one whole-image forward pass per pixel{}\n",
+             o.naive_pixels >= 784 ? "" : fmt::format(", timed over {} of the 784 passes and scaled", o.naive_pixels));
+  fmt::print("  batch |   naive s |  cached s | speedup | cached s/image\n");
+  out = json::array();
+  for (int64_t batch : {int64_t(1), int64_t(64)}) {
+    std::string log_n, log_c;
+    fmt::print(stderr, "  measuring sampling at batch {}...\n", batch);
+    const auto naive = ours(o, "sample-naive", batch, o.threads, log_n);
+    const auto cached = ours(o, "sample-cached", batch, o.threads, log_c);
+    if (!naive || !cached) {
+      fmt::print("  batch {}: failed:\n{}{}\n", batch, naive ? "" : log_n, cached ? "" : log_c);
+      continue;
+    }
+    const double tn = (*naive)["seconds"].get<double>(), tc = (*cached)["seconds"].get<double>();
+    fmt::print("  {:>5} | {:>9.2f} | {:>9.3f} | {:>6.1f}x | {:>8.4f}\n", batch, tn, tc, tn / tc, tc / double(batch));
+    fmt::print("          target: cached >= 20x naive: {}\n",
+               tn / tc >= 20 ? "met" : fmt::format("MISSED by {:.0f}%", 100 * (1 - tn / tc / 20)));
+    if (batch == 64)
+      fmt::print("          target: 64 samples <= 10 s: {}\n",
+                 tc <= 10 ? "met" : fmt::format("MISSED by {:.0f}%", 100 * (tc / 10 - 1)));
+    out.push_back({{"batch", batch}, {"naive_s", tn}, {"cached_s", tc}, {"speedup", tn / tc},
+                   {"naive_pixels_timed", (*naive)["pixels_timed"]}});
+  }
+  std::fflush(stdout);
+}
+
 int run_parent(Options& o) {
+  if (o.workloads == std::vector<std::string>{"none"}) o.workloads.clear();
   for (const std::string& w : o.workloads)
-    GV_CHECK(find_workload(w), ValueError, "--workloads: unknown workload '{}'; allowed: W1, W2, W3, W4", w);
+    GV_CHECK(find_workload(w), ValueError, "--workloads: unknown workload '{}'; allowed: W1, W2, W3, W4, or none alone", w);
   std::string why;
   bool with_peer = peer_available(o, why);
   fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OpenMP waiting: {}\n", cpu_brand(),
@@ -571,7 +642,8 @@ int run_parent(Options& o) {
     main_rows.push_back(measure(w.name, o.batch > 0 ? o.batch : w.batch, o.threads));
   }
   report["workloads"] = json::array();
-  print_table(fmt::format("Workloads (float32, {} threads; speedup = PyTorch ms / genvae ms, RSS x = genvae / PyTorch)",
+  if (!main_rows.empty())
+    print_table(fmt::format("Workloads (float32, {} threads; speedup = PyTorch ms / genvae ms, RSS x = genvae / PyTorch)",
                           o.threads),
               main_rows, sgemm, with_peer, report["workloads"]);
 
@@ -609,6 +681,7 @@ int run_parent(Options& o) {
     report["scaling"] = json::array();
     print_table("Scaling: time per step by batch size and threads", rows, sgemm, with_peer, report["scaling"]);
   }
+  if (o.sampling) sampling_table(o, report["sampling"]);
   if (!o.json_out.empty()) {
     write_json_file(o.json_out, report);
     fmt::print("wrote {}\n", o.json_out);
@@ -623,7 +696,7 @@ int main(int argc, char** argv) {
   CLI::App app{"genvae-bench: training-step benchmarks W1-W4 (../shared/docs/BENCHMARKS.md), beside PyTorch when it is "
                "importable"};
   app.add_option("--workloads", o.workloads, "which workloads (W1 W2 W3 W4; those whose model is not built yet are "
-                 "listed as skipped)")->delimiter(',')->capture_default_str();
+                 "listed as skipped; none: only the sgemm rate and the tables asked for)")->delimiter(',')->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for both genvae and the peer")
       ->check(int_range(1, 1024))->capture_default_str();
   app.add_option("--steps", o.steps, "timed steps per measurement (the median is reported)")
@@ -632,6 +705,11 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "override every workload's batch size (0: the benchmark's)")
       ->check(at_least(0))->capture_default_str();
   app.add_flag("--scaling", o.scaling, "also measure W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads");
+  app.add_flag("--sampling", o.sampling, "also time PixelCNN sampling, cached against naive recomputation, at batch 1 "
+               "and 64");
+  app.add_option("--naive-pixels", o.naive_pixels, "--sampling: how many of the 784 naive passes to time (each is the "
+                 "same whole-image forward pass; the time is scaled to 784)")
+      ->check(int_range(1, 784))->capture_default_str();
   app.add_flag("--no-peer", o.no_peer, "do not run the PyTorch peer");
   app.add_flag("--no-gemm-table", o.no_gemm_table, "skip the sgemm table (ours, OpenBLAS, the peer's BLAS)");
   app.add_option("--python", o.python, "the Python that runs the peer (default: .venv-peer/bin/python of the source "
@@ -652,7 +730,7 @@ int main(int argc, char** argv) {
   }
   if (o.peer_script.empty()) o.peer_script = (fs::path(GENVAE_SOURCE_DIR) / "bench" / "peer.py").string();
   try {
-    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup);
+    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.naive_pixels);
     return run_parent(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-bench: %s\n", e.what());

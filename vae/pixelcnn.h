@@ -16,6 +16,7 @@
 // Bernoulli logits of binary images. Output (i, j) depends on x only at pixels before (i, j) in
 // raster order (tests/vae/test_pixelcnn.cpp checks it by gradients, for every pair of pixels).
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -42,6 +43,17 @@ class GatedPixelCNN : public nn::Module {
   // How many rows above its own an output row depends on: 1 + the sum of the layers' p.
   int64_t rows_of_reach() const;
 
+  // Incremental evaluation in raster order (the cache of Ramachandran et al. 2017, "Fast
+  // generation for convolutional autoregressive models"): the same logits as forward(), but each
+  // layer's vertical stack is computed once per row (when the row above is complete), its
+  // horizontal stack once per pixel, and the z terms once per call, so the whole image costs about
+  // one forward pass instead of H*W of them. For each pixel in raster order, pixel(i, j, logits)
+  // gets the logits (B, C_data) of x[:, :, i, j] and returns the value (B, C_data) that the later
+  // pixels will see: a draw when sampling, the known pixel when checking against forward().
+  // Returns x (B, C_data, H, W). No gradients.
+  using PixelFn = std::function<Tensor(int64_t i, int64_t j, const Tensor& logits)>;
+  Tensor generate(const Tensor& z, int64_t batch, int64_t H, int64_t W, const PixelFn& pixel);
+
  private:
   struct Layer {
     std::shared_ptr<nn::Conv2d> vertical, horizontal, v_to_h, residual;  // residual: null on the first
@@ -60,12 +72,15 @@ class PixelCNNDecoder : public Decoder {
   PixelCNNDecoder(const PixelCNNConfig& c, Generator& g);
   std::string name() const override { return "gated PixelCNN (bernoulli)"; }
   ag::Var log_prob(const Tensor& x, const ag::Var& z) override;
-  // Pixel by pixel in raster order, the whole batch at once: H*W network passes, each over only
-  // the rows the pixel can depend on (rows_of_reach above it). The same draws as sample_naive,
-  // which runs every pass over the whole image. (The cached sampler of Ramachandran et al. 2017,
-  // which recomputes only what a new pixel changes, is not built yet.)
+  // Pixel by pixel in raster order, the whole batch of chains at once, through the incremental
+  // evaluation GatedPixelCNN::generate.
   Tensor sample(const Tensor& z, Generator& g) override;
-  Tensor sample_naive(const Tensor& z, Generator& g);
+  // The reference: H*W whole-image forward passes, one per pixel ("naive recomputation"). The same
+  // draws from g as sample(), and the same images up to the rounding of the logits (bitwise in
+  // the tests' float64 cases); genvae-bench --sampling times both. pixels >= 0 stops after that
+  // many pixels in raster order (the rest stay 0): every pass costs the same, so a benchmark may
+  // time a few and scale.
+  Tensor sample_naive(const Tensor& z, Generator& g, int64_t pixels = -1);
   bool has_mean() const override { return false; }  // no closed form: the pixels are dependent
   Tensor mean(const Tensor& z) override;             // ValueError
   const Likelihood& likelihood() const override { return *p_; }
@@ -75,7 +90,6 @@ class PixelCNNDecoder : public Decoder {
   void set_image_size(int64_t h, int64_t w) { h_ = h, w_ = w; }
 
  private:
-  Tensor draw_pixels(const Tensor& z, Generator& g, bool crop);
   std::shared_ptr<GatedPixelCNN> net_;
   std::shared_ptr<Likelihood> p_;
   int64_t h_ = 28, w_ = 28;

@@ -1,8 +1,10 @@
 // test_pixelcnn.cpp: the gated PixelCNN decoder. Causality and the absence of a blind spot, by
 // gradients for every pair of pixels; log_prob a normalized distribution that sample() draws from,
-// by exact enumeration of every 2x3 binary image; a float64 gradient check through the decoder.
+// by exact enumeration of every 2x3 binary image; the cached sampler against forward() and against
+// naive recomputation; a float64 gradient check through the decoder.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <vector>
@@ -103,17 +105,65 @@ TEST_CASE("PixelCNN: log_prob sums to 1 over every 2x3 binary image, and sample(
   }
 }
 
-TEST_CASE("PixelCNN: sampling over the rows within reach gives the same draws as whole-image passes") {
-  PixelCNNDecoder d = tiny_decoder(2, 3, 2, 21);  // reach: 1 + 1 + 1 = 3 rows, on 9 rows
-  CHECK(d.network().rows_of_reach() == 3);
-  d.set_image_size(9, 4);
+namespace {
+
+// forward()'s logits against generate()'s, fed the known pixels (teacher forcing), in float64: the
+// same sums in another order, so they agree to rounding (1e-12 on logits of order 1, about 10^4
+// ulps; a wrong tap or a stale cache entry gives errors of order 0.1)
+void check_incremental(GatedPixelCNN& net, const Tensor& x, const Tensor& z) {
+  const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  const Tensor whole = net.forward(Var(x), z.defined() ? Var(z) : Var()).data();
+  Tensor inc = Tensor::full(x.shape(), std::nan(""), DType::f64);
+  int64_t calls = 0;
+  const Tensor back = net.generate(z, B, H, W, [&](int64_t i, int64_t j, const Tensor& logits) {
+    CHECK(i * W + j == calls++);  // raster order, once per pixel
+    inc.select(3, j).select(2, i).copy_(logits);
+    return x.select(3, j).select(2, i).contiguous();
+  });
+  CHECK(calls == H * W);
+  CHECK(back.to_vector<double>() == x.to_vector<double>());
+  const std::vector<double> a = whole.to_vector<double>(), b = inc.to_vector<double>();
+  double worst = 0;
+  for (size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - b[k]));  // NaN fails below
+  CHECK(worst <= 1e-12);
+  for (double v : b) CHECK(std::isfinite(v));
+}
+
+}  // namespace
+
+TEST_CASE("PixelCNN: the incremental (cached) evaluation gives forward()'s logits at every pixel") {
+  Generator g(31);
+  SUBCASE("conditioned, mask A 5x5, 3 layers, 7x6") {
+    PixelCNNDecoder d = tiny_decoder(3, 5, 2, 32);
+    check_incremental(d.network(), uniform({3, 1, 7, 6}, g).to(DType::f64), normal({3, 2}, g, 0, 1, DType::f64));
+  }
+  SUBCASE("unconditioned, 3x3 throughout, 5 layers, 9x4 (reach beyond the image's top)") {
+    PixelCNNDecoder d = tiny_decoder(5, 3, 0, 33);
+    check_incremental(d.network(), bernoulli(Tensor::full({2, 1, 9, 4}, 0.5, DType::f64), g), Tensor());
+  }
+  SUBCASE("wider kernels (7 then 5), two data channels, one image") {
+    GatedPixelCNN net({.channels = 3, .layers = 3, .kernel = 5, .first_kernel = 7, .latent = 3, .data_channels = 2}, g);
+    net.to(DType::f64);
+    check_incremental(net, uniform({1, 2, 5, 8}, g).to(DType::f64), normal({1, 3}, g, 0, 1, DType::f64));
+  }
+}
+
+TEST_CASE("PixelCNN: the cached sampler draws the same images as naive whole-image recomputation") {
+  PixelCNNDecoder d = tiny_decoder(3, 5, 2, 21);
+  d.set_image_size(9, 5);
   Generator g(22);
   const Tensor z = normal({5, 2}, g, 0, 1, DType::f64);
   Generator a(23), b(23);
   const Tensor fast = d.sample(z, a), naive = d.sample_naive(z, b);
-  CHECK(fast.shape() == Shape{5, 1, 9, 4});
+  CHECK(fast.shape() == Shape{5, 1, 9, 5});
+  // bitwise: the logits differ by rounding only (float64), so a draw could differ only if its
+  // uniform fell within ~1e-15 of the probability
   CHECK(fast.to_vector<double>() == naive.to_vector<double>());
   CHECK(a.offset() == b.offset());  // the same draws from the generator
+  CHECK_THROWS_WITH_AS(d.network().generate(z, 4, 3, 3, [](int64_t, int64_t, const Tensor& l) { return l; }),
+                       doctest::Contains("expected z of shape (4, 2)"), ShapeError);
+  CHECK_THROWS_WITH_AS(d.network().generate(z, 5, 3, 3, [](int64_t, int64_t, const Tensor&) { return Tensor(); }),
+                       doctest::Contains("must return (5, 1)"), ShapeError);
 }
 
 TEST_CASE("PixelCNN decoder: float64 gradients of log p(x|z) match central differences") {
