@@ -38,8 +38,11 @@
 #include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/train_step.h"
+#include "vae/encoder_posterior.h"
+#include "vae/likelihood.h"
 #include "vae/objective.h"
 #include "vae/pixelcnn.h"
 #include "vae/regularizer.h"
@@ -67,8 +70,8 @@ const std::vector<Workload>& workloads() {
   static const std::vector<Workload> w = {
       {"W1", "MLP VAE 784-500-500-(2x20), softplus, Bernoulli, analytic KL", 100, true, ""},
       {"W2", "conv VAE z=2 (W2 net), sigmoid + squared error, analytic KL", 100, true, ""},
-      {"W3", "PixelVAE, 28x28 binary, masked gated convs", 32, false,
-       "the PixelCNN decoder (vae) is not built yet; a later issue adds it"},
+      {"W3", "PixelVAE 28x28 binary: conv encoder z=20, masked gated PixelCNN (7x7 A, 6 x 3x3 B), ELBO", 32, true,
+       ""},
       {"W4", "sequential VAE, 4 steps, 32x32x3", 32, false,
        "the sequential VAE is not built yet; a later issue adds it"},
   };
@@ -96,10 +99,65 @@ double macs_per_image(const std::string& name) {
     double convt2 = 14.0 * 14 * 64 * 1 * 16;      // 64->1: 14 -> 28
     return conv1 + conv2 + enc + dec + convt1 + convt2;
   }
+  if (name == "W3") {  // the masked convolutions counted by their live taps: the work a layer must do
+    double conv1 = 64.0 * 14 * 14 * (1 * 16), conv2 = 128.0 * 7 * 7 * (64 * 16), enc = 6272.0 * 40;
+    double first = 784.0 * 128 * 1 * 24;        // 7x7 A: 24 live taps
+    double layers = 6 * 784.0 * 128 * 64 * 5;   // 3x3 B: 5 live taps
+    double cond = 20.0 * 6 * 128, head = 784.0 * 64 * 64 + 784.0 * 64;
+    return conv1 + conv2 + enc + first + layers + cond + head;
+  }
   return 0;
 }
 // forward (2 flops per multiply-add) plus twice that for the backward pass
 double flops_per_step(const std::string& name, int64_t batch) { return 3.0 * 2.0 * macs_per_image(name) * double(batch); }
+
+// W3 of BENCHMARKS.md: a PixelVAE. Encoder conv 4x4 s2 1->64, ReLU, conv 4x4 s2 64->128, ReLU,
+// linear 6272->40 (mu, logvar of z = 20). Decoder: a single-stack PixelCNN of nn::MaskedConv2d
+// (which computes only the live taps): 7x7 A 1->128 gated to 64, then 6 residual layers of 3x3 B
+// 64->128 plus a per-layer bias linear(z) (20 -> 6 x 128), gated to 64 and added to the layer's
+// input; ReLU, 1x1 64->64, ReLU, 1x1 64->1: Bernoulli logits. The loss is the negative ELBO
+// (analytic KL), averaged over the batch.
+class W3Net : public nn::Module {
+ public:
+  explicit W3Net(Generator& g) {
+    using nn::Conv2d, nn::MaskedConv2d, nn::Size2;
+    enc_ = register_module("enc", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Layer>>{
+                                      std::make_shared<Conv2d>(1, 64, 4, g, nn::ConvOptions{.stride = 2, .padding = 1}),
+                                      std::make_shared<nn::ReLU>(),
+                                      std::make_shared<Conv2d>(64, 128, 4, g, nn::ConvOptions{.stride = 2, .padding = 1}),
+                                      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+                                      std::make_shared<nn::Linear>(6272, 40, g)}));
+    first_ = register_module("first", std::make_shared<MaskedConv2d>('A', 1, 128, 7, g));
+    for (int l = 0; l < 6; ++l)
+      layers_.push_back(register_module("layer" + std::to_string(l), std::make_shared<MaskedConv2d>('B', 64, 128, 3, g)));
+    cond_ = register_module("cond", std::make_shared<nn::Linear>(20, 6 * 128, g));
+    head1_ = register_module("head1", std::make_shared<Conv2d>(64, 64, 1, g));
+    head2_ = register_module("head2", std::make_shared<Conv2d>(64, 1, 1, g));
+  }
+
+  ag::Var loss(const Tensor& x, const vae::Likelihood& p, Generator& g) {
+    const int64_t B = x.size(0);
+    std::vector<ag::Var> stats = ag::chunk((*enc_)(ag::Var(x)), 2, 1);  // mu, logvar (B, 20)
+    const vae::EncoderPosterior q = vae::reparameterize(stats[0], stats[1], g);
+    const ag::Var c = (*cond_)(q.z);  // (B, 6 * 128)
+    auto gate = [](const ag::Var& a) { return ag::tanh(ag::slice(a, 1, 0, 64)) * ag::sigmoid(ag::slice(a, 1, 64, 128)); };
+    ag::Var h = gate((*first_)(ag::Var(x)));
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const ag::Var bias = ag::reshape(ag::slice(c, 1, int64_t(l) * 128, int64_t(l + 1) * 128), {B, 128, 1, 1});
+      h = h + gate((*layers_[l])(h) + bias);
+    }
+    const ag::Var logits = (*head2_)(ag::relu((*head1_)(ag::relu(h))));
+    const double b = double(B);
+    return -ag::sum(p.log_prob(x, logits)) / b + ag::sum(vae::kl_standard_normal(stats[0], stats[1])) / b;
+  }
+
+ private:
+  std::shared_ptr<nn::Sequential> enc_;
+  std::shared_ptr<nn::MaskedConv2d> first_;
+  std::vector<std::shared_ptr<nn::MaskedConv2d>> layers_;
+  std::shared_ptr<nn::Linear> cond_;
+  std::shared_ptr<nn::Conv2d> head1_, head2_;
+};
 
 // One training step of a workload: loss, backward, Adam.
 class Step {
@@ -117,6 +175,12 @@ class Step {
       mc.arch = "conv";
       mc.latent = 2;
       x_ = uniform({batch, 1, 28, 28}, g_);  // grey levels in [0, 1]
+    } else if (name == "W3") {
+      x_ = bernoulli(uniform({batch, 1, 28, 28}, g_), g_);
+      p_ = vae::bernoulli();
+      w3_ = std::make_unique<W3Net>(init);
+      opt_ = std::make_unique<nn::Adam>(w3_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
+      return;
     } else {
       GV_THROW(ValueError, "genvae-bench: no model for workload {}", name);
     }
@@ -128,6 +192,7 @@ class Step {
   double run() {
     return nn::train_step(*opt_, [&] {
              if (name_ == "W1") return vae::objective(*model_, x_, *r_, 1.0, g_).loss;
+             if (name_ == "W3") return w3_->loss(x_, *p_, g_);
              // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
              auto [mu, logvar] = model_->encode(ag::Var(x_));
              vae::EncoderPosterior q = vae::reparameterize(mu, logvar, g_);
@@ -145,6 +210,7 @@ class Step {
   std::shared_ptr<vae::Likelihood> p_;
   std::shared_ptr<vae::Regularizer> r_;
   std::unique_ptr<vae::VAE> model_;
+  std::unique_ptr<W3Net> w3_;
   std::unique_ptr<nn::Adam> opt_;
 };
 

@@ -58,6 +58,52 @@ class W2(nn.Module):
         return se + kl
 
 
+class MaskedConv2d(nn.Conv2d):
+    """PixelCNN's masked convolution as PyTorch code usually writes it: the weight times a 0/1 mask
+    (type A hides the centre and what follows it in raster order, B only what follows)."""
+
+    def __init__(self, kind, cin, cout, k):
+        super().__init__(cin, cout, k, padding=k // 2)
+        mask = torch.ones(k, k)
+        mask[k // 2, k // 2 + (1 if kind == "B" else 0):] = 0
+        mask[k // 2 + 1:] = 0
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class W3(nn.Module):
+    """PixelVAE: conv encoder (z = 20), a masked gated PixelCNN decoder (7x7 A 1->128, 6 residual 3x3 B
+    64->128 plus linear(z) per layer, gated to 64), ReLU 1x1 64->64 ReLU 1x1 64->1; negative ELBO."""
+
+    def __init__(self, z=20):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.ReLU(), nn.Conv2d(64, 128, 4, 2, 1), nn.ReLU(),
+                                 nn.Flatten(), nn.Linear(6272, 2 * z))
+        self.first = MaskedConv2d("A", 1, 128, 7)
+        self.layers = nn.ModuleList([MaskedConv2d("B", 64, 128, 3) for _ in range(6)])
+        self.cond = nn.Linear(z, 6 * 128)
+        self.head1, self.head2 = nn.Conv2d(64, 64, 1), nn.Conv2d(64, 1, 1)
+
+    @staticmethod
+    def gate(a):
+        f, g = a.chunk(2, dim=1)
+        return torch.tanh(f) * torch.sigmoid(g)
+
+    def loss(self, x):
+        mu, logvar = self.enc(x).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        c = self.cond(z)
+        h = self.gate(self.first(x))
+        for l, layer in enumerate(self.layers):
+            h = h + self.gate(layer(h) + c[:, 128 * l:128 * (l + 1), None, None])
+        logits = self.head2(F.relu(self.head1(F.relu(h))))
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
+        return rec + kl
+
+
 def peak_rss_mib():
     with open("/proc/self/status") as f:
         for line in f:
@@ -99,7 +145,7 @@ def time_gemm(spec, threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", choices=["W1", "W2"])
+    ap.add_argument("--workload", choices=["W1", "W2", "W3"])
     ap.add_argument("--gemm", help="M,N,K,TA,TB (TA, TB: n or t): time torch.mm on that product instead")
     ap.add_argument("--info", action="store_true", help="print the torch version and its BLAS")
     ap.add_argument("--batch", type=int, default=100)
@@ -120,6 +166,8 @@ def main():
     x = torch.rand(a.batch, 1, 28, 28)
     if a.workload == "W1":
         model, x = W1(), torch.bernoulli(x)
+    elif a.workload == "W3":
+        model, x = W3(), torch.bernoulli(x)
     else:
         model = W2()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)

@@ -68,7 +68,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions 
 
 ag::Var Conv2d::forward(const ag::Var& x) {
   check_image_input(x, *this, in_, out_, weight_.dtype());
-  return ag::conv2d(x, effective_weight(), bias_, p_);  // (N, in, H, W) -> (N, out, Ho, Wo)
+  return ag::conv2d(x, weight_, bias_, p_);  // (N, in, H, W) -> (N, out, Ho, Wo)
 }
 
 // ---- ConvTranspose2d --------------------------------------------------------------------------
@@ -105,37 +105,47 @@ Tensor MaskedConv2d::spatial_mask(char type, int64_t kh, int64_t kw) {
   return m;
 }
 
-namespace {
-
-// The full mask (out, in, kh, kw): the spatial mask everywhere, except that at the centre tap output
-// channel o sees input channel c when group(c) < group(o) (type A) or <= (type B).
-Tensor pixelcnn_mask(char type, int64_t out, int64_t in, int64_t kh, int64_t kw, int64_t groups) {
-  Tensor spatial = MaskedConv2d::spatial_mask(type, kh, kw);
-  Tensor m = Tensor::zeros({out, in, kh, kw});
-  m.copy_(spatial);  // broadcast (kh, kw) over (out, in)
-  float* p = m.data<float>();
-  const int64_t centre = (kh / 2) * kw + kw / 2;
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t c = 0; c < in; ++c) {
-      int64_t go = o / (out / groups), gc = c / (in / groups);  // channel groups
-      p[(o * in + c) * kh * kw + centre] = (gc < go || (gc == go && type == 'B')) ? 1.0f : 0.0f;
-    }
-  return m;
+MaskedConv2d::MaskedConv2d(char type, int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions opt)
+    : Conv2d(in, out, kernel, g, {.padding = Size2(kernel.h / 2, kernel.w / 2), .bias = opt.bias, .dtype = opt.dtype}),
+      type_(type), kh_(kernel.h), kw_(kernel.w) {
+  const std::string label = layer_label(*this, in, out);
+  const Tensor spatial = spatial_mask(type, kernel.h, kernel.w);  // checks the type and the odd sizes
+  GV_CHECK(opt.stride.h == 1 && opt.stride.w == 1 && opt.dilation.h == 1 && opt.dilation.w == 1 &&
+               ((opt.padding.h == 0 && opt.padding.w == 0) ||
+                (opt.padding.h == kernel.h / 2 && opt.padding.w == kernel.w / 2)),
+           ValueError,
+           "{}: a masked convolution keeps the image size: stride 1, dilation 1 and padding ({}, {}) (implied), got "
+           "stride ({}, {}), dilation ({}, {}), padding ({}, {})",
+           label, kernel.h / 2, kernel.w / 2, opt.stride.h, opt.stride.w, opt.dilation.h, opt.dilation.w,
+           opt.padding.h, opt.padding.w);
+  GV_CHECK(kernel.h > 1 || kernel.w > 1 || type == 'B', ValueError, "{}: a 1x1 type A kernel has no live tap", label);
+  ag::NoGradGuard no_grad;
+  Tensor w = weight_.data();  // a handle on the parameter's storage
+  w.copy_(w * spatial.to(opt.dtype));  // the masked taps are zero and stay zero
 }
 
-}  // namespace
-
-MaskedConv2d::MaskedConv2d(char type, int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions opt,
-                           int64_t groups)
-    : Conv2d(in, out, kernel, g, opt), type_(type) {
-  GV_CHECK(groups >= 1 && in % groups == 0 && out % groups == 0, ValueError,
-           "MaskedConv2d({} -> {}): channels must split into {} groups", in, out, groups);
-  Tensor m = pixelcnn_mask(type, out, in, kernel.h, kernel.w, groups);
-  register_buffer("mask", m.to(opt.dtype));  // (out, in, kh, kw)
+Tensor MaskedConv2d::mask() const {
+  return spatial_mask(type_, kh_, kw_).to(weight_.dtype()).expand(weight_.shape()).contiguous();
 }
 
-ag::Var MaskedConv2d::effective_weight() const {
-  return weight_ * ag::Var(buffer("mask"));  // masked taps: zero value and zero gradient
+ag::Var MaskedConv2d::forward(const ag::Var& x) {
+  check_image_input(x, *this, in_, out_, weight_.dtype());
+  const int64_t ph = kh_ / 2, pw = kw_ / 2, H = x.size(2), W = x.size(3);
+  ag::Var y;
+  if (ph > 0) {
+    // taps (0..ph-1, 0..kw-1): padded ph on top (and, cropped, at the bottom), output row i reads
+    // input rows i-ph..i-1
+    const ag::Var above = ag::conv2d(x, ag::slice(weight_, 2, 0, ph), bias_, {1, 1, ph, pw, 1, 1});
+    y = ag::slice(above, 2, 0, H);  // (N, out, H + ph + 1, W) -> rows 0..H-1
+  }
+  const int64_t row_taps = type_ == 'A' ? pw : pw + 1;
+  if (row_taps > 0) {
+    // taps (ph, 0..row_taps-1): output column j reads j-pw..j-1 (A) or j-pw..j (B)
+    const ag::Var w = ag::slice(ag::slice(weight_, 2, ph, ph + 1), 3, 0, row_taps);
+    const ag::Var row = ag::slice(ag::conv2d(x, w, y.defined() ? ag::Var() : bias_, {1, 1, 0, pw, 1, 1}), 3, 0, W);
+    y = y.defined() ? y + row : row;
+  }
+  return y;
 }
 
 // ---- activations and shape changes ------------------------------------------------------------

@@ -63,8 +63,6 @@ class Conv2d : public Layer {
   const Conv2dParams& params() const { return p_; }
 
  protected:
-  // The weight the convolution uses; MaskedConv2d multiplies it by its mask.
-  virtual ag::Var effective_weight() const { return weight_; }
   int64_t in_, out_;
   Conv2dParams p_;
   ag::Var weight_, bias_;
@@ -88,34 +86,34 @@ class ConvTranspose2d : public Layer {
   ag::Var weight_, bias_;
 };
 
-// PixelCNN's masked convolution (van den Oord et al. 2016, "Pixel Recurrent Neural Networks"):
-// a Conv2d whose weight is multiplied by a fixed 0/1 mask (buffer "mask", shape (out, in, kh, kw))
-// in every forward, so masked taps contribute nothing and get a zero gradient. Pixels are ordered
-// in raster order (row by row, left to right); the kernel's centre (kh/2, kw/2) is the output's pixel.
+// PixelCNN's masked convolution (van den Oord et al. 2016, "Pixel Recurrent Neural Networks"),
+// kh x kw (odd), stride 1, keeping the image's size. Pixels are ordered in raster order (row by
+// row, left to right); the kernel's centre (kh/2, kw/2) is the output's pixel.
 //   type 'A' (first layer): sees only pixels strictly before the centre;
 //   type 'B' (later layers): also sees the centre pixel itself.
-// Channel groups: with groups = 1 (the default) every channel of a pixel is one unit, the plain
-// per-position mask: right for one-channel images (binary or 256-way MNIST). With groups = G the
-// channels of input and output are split into G consecutive blocks (e.g. R, G, B for G = 3) and at
-// the centre tap output group go sees input group gi only if gi < go (type A) or gi <= go (type B),
-// so colour channels of one pixel are predicted in order. in and out must be multiples of G.
-// Use padding kh/2 (and stride 1) so the output has the input's size.
+// Every channel of a pixel is one unit (the per-position mask: one-channel images).
+// The weight is the full (out, in, kh, kw) kernel with its masked taps zero, as a masked
+// convolution's weight after multiplication would be; but the forward pass never multiplies by a
+// mask and never computes a masked tap. It runs two rectangular convolutions over the live taps
+// only: the kh/2 rows above the centre (all kw columns), then the centre row left of the centre
+// (and the centre, for B), each shifted into place by its padding. A 3x3 B computes 5 taps of 9, a
+// 7x7 A 24 of 49. The masked taps get a zero gradient, so the optimizers keep them zero.
 class MaskedConv2d : public Conv2d {
  public:
-  MaskedConv2d(char type, int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions opt = {},
-               int64_t groups = 1);
+  // opt: bias and dtype; stride, dilation and padding must stay at their defaults (or padding
+  // kernel/2, which is what the layer uses anyway).
+  MaskedConv2d(char type, int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions opt = {});
+  ag::Var forward(const ag::Var& x) override;
   char mask_type() const { return type_; }
-  const Tensor& mask() const { return buffer("mask"); }
+  Tensor mask() const;  // (out, in, kh, kw) of 0 and 1, in the weight's dtype
 
   // The spatial mask alone, (kh, kw) float32: 1 for taps strictly before the centre in raster
   // order, the centre 1 for type 'B' and 0 for 'A', 0 after it.
   static Tensor spatial_mask(char type, int64_t kh, int64_t kw);
 
- protected:
-  ag::Var effective_weight() const override;  // weight * mask
-
  private:
   char type_;
+  int64_t kh_, kw_;
 };
 
 // ---- activations -------------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# test_bench.sh BENCH: genvae-bench runs its workloads and the sampling table end to end (one step,
+# one naive pass, no peer), so that a benchmark never rots unnoticed. It checks that the figures
+# exist, are finite and positive, and that the report names the machine; it asserts no speed.
+set -uo pipefail
+bench=$1
+source "$(dirname "$0")/common.sh"
+run_expect 0 "$bench" --workloads W1,W3 --steps 1 --warmup 0 --no-peer --no-gemm-table --sampling --naive-pixels 1 \
+  --omp-wait-policy passive --json "$scratch/bench.json"
+grep -q "PixelCNN sampling" "$scratch/out.log" || { echo "FAIL: no sampling table"; exit 1; }
+python3 -c "
+import json, math
+r = json.load(open('$scratch/bench.json'))
+assert r['machine']['cpu'], r['machine']
+rows = {w['workload']: w for w in r['workloads']}
+assert set(rows) == {'W1', 'W3'}, rows.keys()
+for name, w in rows.items():
+    ms = w['genvae']['ms_per_step']
+    assert math.isfinite(ms) and ms > 0, (name, w)
+s = r['sampling']
+assert [x['batch'] for x in s] == [1, 64], s
+for x in s:
+    assert x['naive_pixels_timed'] == 1 and x['naive_s'] > 0 and x['cached_s'] > 0, x
+print('ok: W1, W3 and the sampling table measured')" || exit 1
+echo "ok"
