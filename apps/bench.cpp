@@ -140,7 +140,7 @@ class W3Net : public nn::Module {
     std::vector<ag::Var> stats = ag::chunk((*enc_)(ag::Var(x)), 2, 1);  // mu, logvar (B, 20)
     const vae::EncoderPosterior q = vae::reparameterize(stats[0], stats[1], g);
     const ag::Var c = (*cond_)(q.z);  // (B, 6 * 128)
-    auto gate = [](const ag::Var& a) { return ag::tanh(ag::slice(a, 1, 0, 64)) * ag::sigmoid(ag::slice(a, 1, 64, 128)); };
+    auto gate = [](const ag::Var& a) { return ag::gate(a, 1); };  // tanh(first 64) * sigmoid(last 64)
     ag::Var h = gate((*first_)(ag::Var(x)));
     for (size_t l = 0; l < layers_.size(); ++l) {
       const ag::Var bias = ag::reshape(ag::slice(c, 1, int64_t(l) * 128, int64_t(l + 1) * 128), {B, 128, 1, 1});

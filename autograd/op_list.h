@@ -10,4 +10,4 @@
   X(sum) X(mean) X(max) X(logsumexp) X(softmax) X(log_softmax)                                    \
   X(matmul) X(linear) X(conv2d) X(conv_transpose2d)                                                         \
   X(reshape) X(permute) X(transpose) X(slice) X(select) X(expand) X(unsqueeze) X(squeeze)         \
-  X(flatten) X(concat) X(split) X(chunk) X(gather) X(contiguous)
+  X(flatten) X(concat) X(split) X(chunk) X(gather) X(contiguous) X(gate)

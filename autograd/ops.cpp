@@ -170,6 +170,14 @@ Var softmax(const Var& x, int64_t axis) {
     return {gv::mul(y, gv::sub(g, gv::sum(gv::mul(g, y), {axis}, true)))};
   });
 }
+// y = tanh(x_a) * sigmoid(x_b) over the halves of `axis`; dx = both partials in one pass (GateF)
+Var gate(const Var& x, int64_t axis) {
+  Tensor xd = x.data();
+  return record(gv::gate(xd, axis), "gate", {x}, [xd, axis](const Tensor& g) -> TV {
+    return {gv::gate_backward(xd, g, axis)};
+  });
+}
+
 // d log_softmax: dx = g - softmax(x) * sum(g)
 Var log_softmax(const Var& x, int64_t axis) {
   Tensor y = gv::log_softmax(x.data(), axis);

@@ -58,6 +58,8 @@ Var max(const Var& x, const Axes& axes = {}, bool keepdim = false);  // ties spl
 Var logsumexp(const Var& x, const Axes& axes = {}, bool keepdim = false);
 Var softmax(const Var& x, int64_t axis);
 Var log_softmax(const Var& x, int64_t axis);
+// The gated unit tanh(a) * sigmoid(b) of the two halves [a, b] of x along axis (PixelCNN, WaveNet).
+Var gate(const Var& x, int64_t axis = 1);
 
 // ---- linear algebra and convolution ----------------------------------------------------------
 Var matmul(const Var& a, const Var& b);

@@ -54,6 +54,13 @@ class CudaBackend final : public Backend {
   void where(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef&) override {
     GV_THROW(DeviceError, "where: not implemented on cuda yet");
   }
+  void gate(const TensorRef&, const TensorRef&, const TensorRef&) override {
+    GV_THROW(DeviceError, "gate: not implemented on cuda yet");
+  }
+  void gate_backward(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef&,
+                     const TensorRef&) override {
+    GV_THROW(DeviceError, "gate backward: not implemented on cuda yet");
+  }
   void reduce(ReduceOp op, const TensorRef&, const TensorRef&, const bool*) override {
     GV_THROW(DeviceError, "{}: not implemented on cuda yet",
              op == ReduceOp::sum ? "sum" : op == ReduceOp::max ? "max" : "argmax");

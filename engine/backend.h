@@ -71,6 +71,12 @@ class Backend {
   virtual void binary(BinaryOp op, const TensorRef& out, const TensorRef& a, const TensorRef& b) = 0;
   // out = cond != 0 ? a : b
   virtual void where(const TensorRef& out, const TensorRef& cond, const TensorRef& a, const TensorRef& b) = 0;
+  // The gate (GateF): out = tanh(a) * sigmoid(b); its backward ga, gb = the gradients through a
+  // and b of gout (float only; a and b are usually the two halves of one tensor, ga and gb the two
+  // halves of its gradient)
+  virtual void gate(const TensorRef& out, const TensorRef& a, const TensorRef& b) = 0;
+  virtual void gate_backward(const TensorRef& ga, const TensorRef& gb, const TensorRef& a, const TensorRef& b,
+                             const TensorRef& gout) = 0;
 
   // out (x's rank, the reduced axes of size 1) = the reduction of x over the axes marked in
   // reduced[0..x.ndim): sums accumulate in double; max and argmax let NaN win; argmax takes the

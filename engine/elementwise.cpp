@@ -74,6 +74,42 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
   return gx;
 }
 
+namespace {
+int64_t gate_axis(const Tensor& x, int64_t axis, const char* op) {
+  GV_CHECK(x.defined(), ValueError, "{}: undefined tensor", op);
+  GV_CHECK(is_floating(x.dtype()), DTypeError, "{}: needs a float tensor, got {}", op, x.str());
+  const int64_t ax = x.norm_axis(axis, op);
+  GV_CHECK(x.size(ax) % 2 == 0, ShapeError, "{}: axis {} of {} must have an even size (two halves)", op, axis,
+           shape_str(x.shape()));
+  return ax;
+}
+}  // namespace
+
+Tensor gate(const Tensor& x, int64_t axis) {
+  const int64_t ax = gate_axis(x, axis, "gate"), C = x.size(ax) / 2;
+  Shape s = x.shape();
+  s[size_t(ax)] = C;
+  Tensor y = Tensor::empty(s, x.dtype(), x.device());
+  if (y.numel() > 0)
+    backend_for(x.device(), "gate").gate(tensor_ref(y), tensor_ref(x.slice(ax, 0, C)), tensor_ref(x.slice(ax, C, 2 * C)));
+  return y;
+}
+
+Tensor gate_backward(const Tensor& x, const Tensor& gout, int64_t axis) {
+  const int64_t ax = gate_axis(x, axis, "gate backward"), C = x.size(ax) / 2;
+  check_same(x, gout, "gate backward");
+  Shape s = x.shape();
+  s[size_t(ax)] = C;
+  GV_CHECK(gout.shape() == s, ShapeError, "gate backward: gout {} does not match the output {} of x {}",
+           shape_str(gout.shape()), shape_str(s), shape_str(x.shape()));
+  Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (gx.numel() > 0)
+    backend_for(x.device(), "gate")
+        .gate_backward(tensor_ref(gx.slice(ax, 0, C)), tensor_ref(gx.slice(ax, C, 2 * C)), tensor_ref(x.slice(ax, 0, C)),
+                       tensor_ref(x.slice(ax, C, 2 * C)), tensor_ref(gout));
+  return gx;
+}
+
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_op_name(op);
   check_same(a, b, name);

@@ -187,4 +187,15 @@ struct LeF { template <class T> GV_HD static T f(T a, T b) { return T(a <= b); }
 struct GtF { template <class T> GV_HD static T f(T a, T b) { return T(a > b); } };
 struct GeF { template <class T> GV_HD static T f(T a, T b) { return T(a >= b); } };
 
+// The gated unit of PixelCNN and WaveNet, tanh(a) * sigmoid(b), and its two partial derivatives
+// times the output's gradient g, in one pass (engine/ops.h gate): the halves never become tensors.
+struct GateF {
+  template <class T> GV_HD static T f(T a, T b) { return TanhF::f<T>(a, T(0), T(0)) * SigmoidF::f<T>(b, T(0), T(0)); }
+  template <class T> GV_HD static void df(T a, T b, T g, T& ga, T& gb) {
+    const T t = TanhF::f<T>(a, T(0), T(0)), s = SigmoidF::f<T>(b, T(0), T(0));
+    ga = g * s * (T(1) - t * t);
+    gb = g * t * s * (T(1) - s);
+  }
+};
+
 }  // namespace gv

@@ -18,6 +18,10 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
                       double a = 0, double b = 0);
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasts
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 ? a : b
+// The gated unit: x (..., 2C, ...) along `axis` -> tanh(x[first C]) * sigmoid(x[last C]), the
+// halves read in place; gate_backward gives the gradient with respect to x (x's shape) in one pass.
+Tensor gate(const Tensor& x, int64_t axis);
+Tensor gate_backward(const Tensor& x, const Tensor& gout, int64_t axis);
 
 #define GV_DECLARE_UNARY(name, F) Tensor name(const Tensor& x);
 GV_UNARY_OPS_NOARG(GV_DECLARE_UNARY)

@@ -152,8 +152,7 @@ ag::Var MaskedConv2d::forward(const ag::Var& x) {
 ag::Var GatedActivation::forward(const ag::Var& x) {
   GV_CHECK(x.dim() >= 2 && x.size(1) % 2 == 0, ShapeError,
            "GatedActivation: expects (N, 2C, ...) with an even channel count, got shape {}", shape_str(x.shape()));
-  std::vector<ag::Var> halves = ag::chunk(x, 2, 1);          // two (N, C, ...)
-  return ag::tanh(halves[0]) * ag::sigmoid(halves[1]);       // tanh(a) * sigmoid(b)
+  return ag::gate(x, 1);  // tanh(a) * sigmoid(b) of the halves [a, b], in one pass each way
 }
 
 ag::Var Reshape::forward(const ag::Var& x) {

@@ -20,7 +20,7 @@ void check_config(const PixelCNNConfig& c) {
 Var gate(const Var& pre, const Var& cond, int64_t C) {
   Var a = pre;
   if (cond.defined()) a = a + ag::reshape(cond, {cond.size(0), 2 * C, 1, 1});
-  return ag::tanh(ag::slice(a, 1, 0, C)) * ag::sigmoid(ag::slice(a, 1, C, 2 * C));
+  return ag::gate(a, 1);
 }
 
 }  // namespace
@@ -99,11 +99,6 @@ int64_t GatedPixelCNN::rows_of_reach() const {
 
 namespace {
 
-// tanh(f) * sigmoid(g) of pre = [f, g] along `axis` (the gate of forward(), on plain tensors)
-Tensor gate_t(const Tensor& pre, int64_t axis, int64_t C) {
-  return tanh(pre.slice(axis, 0, C)) * sigmoid(pre.slice(axis, C, 2 * C));
-}
-
 // a 1x1 convolution's weight (O, I, 1, 1) as the (O, I) matrix of a linear map
 Tensor as_matrix(const nn::Conv2d& c) { return c.weight().data().view({c.weight().size(0), c.weight().size(1)}); }
 
@@ -167,7 +162,7 @@ Tensor GatedPixelCNN::generate(const Tensor& z, int64_t B, int64_t H, int64_t W,
       if (i > 0 && l + 1 < nl) {  // v of row i-1 feeds the next layer (row -1 is only padding)
         const Tensor pre = s.cond_v.defined() ? vp + s.cond_v : vp;
         State& n = st[size_t(l + 1)];
-        n.vbuf.slice(2, n.p + i, n.p + i + 1).copy_(gate_t(pre, 1, C));
+        n.vbuf.slice(2, n.p + i, n.p + i + 1).copy_(gv::gate(pre, 1));
       }
       s.hv = linear(vp.view({B, 2 * C, W}).transpose(1, 2), s.wv2h, Tensor()) + s.hconst;  // (B, W, 2C)
     }
@@ -176,7 +171,7 @@ Tensor GatedPixelCNN::generate(const Tensor& z, int64_t B, int64_t H, int64_t W,
       for (int64_t l = 0; l < nl; ++l) {
         State& s = st[size_t(l)];
         const Tensor taps = s.hbuf.slice(1, j, j + s.p + 1).reshape({B, s.wh.size(1)});
-        const Tensor hg = gate_t(linear(taps, s.wh, Tensor()) + s.hv.select(1, j), 1, C);
+        const Tensor hg = gv::gate(linear(taps, s.wh, Tensor()) + s.hv.select(1, j), 1);
         h = s.wres.defined() ? s.hbuf.select(1, s.pad + j) + linear(hg, s.wres, s.bres) : hg;
         if (l + 1 < nl) st[size_t(l + 1)].hbuf.select(1, st[size_t(l + 1)].pad + j).copy_(h);
       }

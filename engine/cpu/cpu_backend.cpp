@@ -115,6 +115,42 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void gate(const TensorRef& out, const TensorRef& a, const TensorRef& b) override {
+    cpu::dispatch_float(a.dtype, "gate", [&]<class T>() {
+      const T *pa = a.ptr<T>(), *pb = b.ptr<T>();
+      T* po = out.ptr<T>();
+      cpu::strided_for<3>({&out, &a, &b}, [&](auto o, int64_t n, auto in) {
+        T* d = po + o[0];
+        const T *x = pa + o[1], *y = pb + o[2];
+        if (in[0] == 1 && in[1] == 1 && in[2] == 1)
+          cpu::isa_call([&] {
+            for (int64_t i = 0; i < n; ++i) d[i] = GateF::f<T>(x[i], y[i]);
+          });
+        else
+          for (int64_t i = 0; i < n; ++i) d[i * in[0]] = GateF::f<T>(x[i * in[1]], y[i * in[2]]);
+      });
+    });
+  }
+
+  void gate_backward(const TensorRef& ga, const TensorRef& gb, const TensorRef& a, const TensorRef& b,
+                     const TensorRef& gout) override {
+    cpu::dispatch_float(a.dtype, "gate", [&]<class T>() {
+      const T *pa = a.ptr<T>(), *pb = b.ptr<T>(), *pg = gout.ptr<T>();
+      T *qa = ga.ptr<T>(), *qb = gb.ptr<T>();
+      cpu::strided_for<5>({&ga, &gb, &a, &b, &gout}, [&](auto o, int64_t n, auto in) {
+        T *da = qa + o[0], *db = qb + o[1];
+        const T *x = pa + o[2], *y = pb + o[3], *g = pg + o[4];
+        if (in[0] == 1 && in[1] == 1 && in[2] == 1 && in[3] == 1 && in[4] == 1)
+          cpu::isa_call([&] {
+            for (int64_t i = 0; i < n; ++i) GateF::df<T>(x[i], y[i], g[i], da[i], db[i]);
+          });
+        else
+          for (int64_t i = 0; i < n; ++i)
+            GateF::df<T>(x[i * in[2]], y[i * in[3]], g[i * in[4]], da[i * in[0]], db[i * in[1]]);
+      });
+    });
+  }
+
   void reduce(ReduceOp op, const TensorRef& out, const TensorRef& x, const bool* reduced) override {
     cpu::reduce(op, out, x, reduced);
   }

@@ -89,6 +89,9 @@ std::vector<OpCase> build() {
   add("softmax", "last axis", {in({3, 5}, -3, 3)}, [](const V& x) { return ag::softmax(x[0], -1); });
   add("softmax", "axis 0", {in({3, 5}, -3, 3)}, [](const V& x) { return ag::softmax(x[0], 0); });
   add("log_softmax", "last axis", {in({3, 5}, -3, 3)}, [](const V& x) { return ag::log_softmax(x[0], -1); });
+  add("gate", "channels of an image batch", {in({2, 6, 3, 2}, -3, 3)}, [](const V& x) { return ag::gate(x[0], 1); });
+  add("gate", "last axis of a strided view", {in({4, 3}, -3, 3)},
+      [](const V& x) { return ag::gate(ag::transpose(x[0], 0, 1), -1); });
 
   // matrix products
   add("linear", "2-D with bias", {in({3, 4}), in({5, 4}), in({5})},
