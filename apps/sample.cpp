@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/figures.h"
 #include "apps/common/font.h"
@@ -39,7 +40,8 @@ struct SampleOptions {
   std::string out;  // the main PNG ("" = DIR/samples-<mode>.png beside the checkpoint)
   std::string data_dir;
   std::string mode = "both", start = "noise";
-  int64_t n = 32, steps = 100, keep = 10, nn_examples = 1000, threads = 0;
+  std::string classifier;  // a genvae-classifier folder or file: score the samples
+  int64_t n = 32, steps = 100, keep = 10, nn_examples = 1000, threads = 0, show = 32;
   bool mean_chain = false;
   uint64_t seed = 1;
 };
@@ -50,9 +52,10 @@ const char* kDescription =
     "             x ~ p(x|z)).\n"
     "  markov:    N chains z ~ q(z|x), x ~ p(x|z) (Proposition 2, eq. 6), started from noise\n"
     "             (uniform [0,1] pixels preprocessed as a training batch: for Bernoulli each pixel a\n"
-    "             fair coin) or from the first N test images; the figure has one row per kept step\n"
-    "             (row 0: the start) and one column per chain, showing the decoder means g(z) of\n"
-    "             each step, and a second grid holds the final means.\n"
+    "             fair coin) or from the first N test images; the figure has one row per chain\n"
+    "             (the first --show) and one column per kept step (column 0: the start), showing\n"
+    "             the decoder means g(z) of each step (a PixelCNN's draws), and a second grid holds\n"
+    "             the final states.\n"
     "Files (--out P.png, default DIR/samples-<mode>.png): ancestral mode: P = means, P-draw.png\n"
     "(Bernoulli draws, not with --mean-chain); markov: P = the chains, P-final.png; both: P = the\n"
     "chains, P-final.png, P-ancestral.png, P-ancestral-draw.png; always P.json, the summary.\n"
@@ -81,6 +84,12 @@ int parse_flags(int argc, char** argv, SampleOptions& o) {
                "use the means E[x|z] instead of draws x ~ p(x|z): as the chains' next state and as the ancestral samples");
   app.add_option("--nn-examples", o.nn_examples, "test images the convergence distance compares against")
       ->check(at_least(1))->capture_default_str();
+  app.add_option("--show", o.show, "samples and chains drawn in the PNGs (the first N of --n; every figure uses all --n)")
+      ->check(int_range(1, 4096))->capture_default_str();
+  app.add_option("--classifier", o.classifier,
+                 "a genvae-classifier folder (or its classifier.safetensors): score the ancestral draws, the chains' "
+                 "final states and the first --n test images by the classifier's mean top-class confidence and the "
+                 "entropy of its predicted-label histogram (MNIST-sized images)");
   app.add_option("--out", o.out, "the main PNG; the other files are named after it (default: samples-<mode>.png beside the checkpoint)");
   app.add_option("--data-dir", o.data_dir, "the data set's location, when it moved since training");
   app.add_option("--seed", o.seed, "seed of z, of the pixel draws and of the noise start")->check(uint64_any())->capture_default_str();
@@ -116,24 +125,23 @@ std::string sibling(const std::string& main_png, const std::string& suffix) {
   return (p.parent_path() / (p.stem().string() + suffix)).string();
 }
 
-// The chain figure: images (R * N, C, H, W) in [0,1], row r labelled labels[r] in a left margin.
-void write_labelled_rows(const std::string& path, const Tensor& images, int64_t ncol,
-                         const std::vector<std::string>& labels) {
-  const int64_t pad = 2, h = images.size(2);
+// The chain figure: images (N * K, C, H, W) in [0,1], one row per chain and one column per kept
+// state, column k labelled labels[k] (its step) in a top margin.
+void write_chain_grid(const std::string& path, const Tensor& images, int64_t ncol, const std::vector<std::string>& labels) {
+  const int64_t pad = 2, w = images.size(3);
   const int64_t factor = std::max<int64_t>(1, 64 / std::max<int64_t>(1, images.size(-1)));  // as write_image_grid
   data::Image grid = data::convert_channels(data::tensor_to_image(data::make_grid(images.contiguous(), ncol, pad, 0.5)), 3);
-  const int scale = h * factor >= 32 ? 2 : 1;
-  int label_w = 0;
-  for (const auto& l : labels) label_w = std::max(label_w, text_width(l, scale));
-  const int64_t margin = label_w + 4 * scale + 4;
-  data::Image out(grid.height * factor, margin + grid.width * factor, 3);
+  const int scale = w * factor >= 32 ? 2 : 1;
+  const int64_t margin = text_height(scale) + 4 * scale + 4;
+  data::Image out(margin + grid.height * factor, grid.width * factor, 3);
   std::fill(out.pixels.begin(), out.pixels.end(), uint8_t(255));
-  for (int64_t y = 0; y < out.height; ++y)
-    for (int64_t x = 0; x < grid.width * factor; ++x)
-      for (int64_t c = 0; c < 3; ++c) out.at(y, margin + x, c) = grid.at(y / factor, x / factor, c);
-  for (size_t r = 0; r < labels.size(); ++r) {
-    int64_t cy = (pad + int64_t(r) * (h + pad) + h / 2) * factor;  // centre of row r
-    draw_text(out, margin - 4 - text_width(labels[r], scale), cy - text_height(scale) / 2, labels[r], Rgb{0, 0, 0}, scale);
+  for (int64_t y = 0; y < grid.height * factor; ++y)
+    for (int64_t x = 0; x < out.width; ++x)
+      for (int64_t c = 0; c < 3; ++c) out.at(margin + y, x, c) = grid.at(y / factor, x / factor, c);
+  for (size_t k = 0; k < labels.size(); ++k) {
+    const int64_t cx = (pad + int64_t(k) * (w + pad) + w / 2) * factor;  // centre of column k
+    draw_text(out, int(cx - text_width(labels[k], scale) / 2), int(margin - 2 * scale - 2 - text_height(scale)), labels[k],
+              Rgb{0, 0, 0}, scale);
   }
   data::write_png(path, out);
 }
@@ -162,7 +170,8 @@ std::vector<vae::Samples> run_chains(TrainedRun& l, const Tensor& x0, const Samp
   return out;
 }
 
-json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, std::vector<std::string>& files) {
+json sample(TrainedRun& l, const SampleOptions& o, DigitClassifier* classifier, const std::string& main_png,
+            std::vector<std::string>& files) {
   const Preprocessing prep = Preprocessing::for_likelihood(l.cfg.likelihood);
   const bool bernoulli = l.model->decoder().likelihood().name() == "bernoulli";
   const bool anc = o.mode != "markov", chain = o.mode != "ancestral";
@@ -183,19 +192,22 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
   j["seed"] = o.seed;
   j["nn_examples"] = refs.size(0);
   j["nn_distance_test"] = nn_distance(real, refs);
+  json quality = json::object();
+  if (classifier) quality["test"] = to_json(score_samples(*classifier, real));
   Generator g(o.seed);
   if (anc) {
     auto t0 = std::chrono::steady_clock::now();
     vae::Samples s = vae::sample_ancestral(*l.model, o.n, g, o.mean_chain);
     std::string mean_png = o.mode == "ancestral" ? main_png : sibling(main_png, "-ancestral.png");
     // a decoder without a closed-form mean (PixelCNN): the main grid shows its draws
-    write_image_grid(mean_png, prep.to_display(s.mean.defined() ? s.mean : s.x));
+    write_image_grid(mean_png, first(prep.to_display(s.mean.defined() ? s.mean : s.x), o.show));
     files.push_back(mean_png);
     if (bernoulli && !o.mean_chain && s.mean.defined()) {
       files.push_back(sibling(mean_png, "-draw.png"));
-      write_image_grid(files.back(), prep.to_display(s.x));
+      write_image_grid(files.back(), first(prep.to_display(s.x), o.show));
     }
     j["nn_distance_ancestral"] = nn_distance(prep.to_display(s.x), refs);
+    if (classifier) quality["ancestral"] = to_json(score_samples(*classifier, prep.to_display(s.x)));
     seconds["ancestral"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (chain) {
@@ -205,19 +217,26 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
     else x0 = prep.train_batch(uniform({o.n, l.shape[0], l.shape[1], l.shape[2]}, g), g);
     std::vector<vae::Samples> kept = run_chains(l, x0, o, g);
     std::vector<int64_t> steps = vae::markov_chain_kept_steps(o.steps, o.keep);
-    std::vector<Tensor> rows{prep.to_display(x0).to(DType::f32)};
+    const int64_t shown = std::min(o.n, o.show);
+    std::vector<Tensor> cols{first(prep.to_display(x0), shown).to(DType::f32)};  // (shown, C, H, W) per state
     std::vector<std::string> labels{"0"};
     std::vector<double> dist;
     for (size_t i = 0; i < kept.size(); ++i) {
       Tensor m = prep.to_display(kept[i].mean.defined() ? kept[i].mean : kept[i].x);
-      rows.push_back(m.to(DType::f32));
+      cols.push_back(first(m, shown).to(DType::f32));
       labels.push_back(std::to_string(steps[i]));
       dist.push_back(nn_distance(prep.to_display(kept[i].x), refs));
     }
-    write_labelled_rows(main_png, concat(rows, 0), o.n, labels);
+    // rows are chains, columns the kept states: stack to (shown, K + 1, C, H, W), then flatten
+    std::vector<Tensor> per_state;
+    for (const Tensor& c : cols) per_state.push_back(c.unsqueeze(1));
+    const Tensor grid = concat(per_state, 1);
+    write_chain_grid(main_png, grid.reshape({shown * int64_t(cols.size()), grid.size(2), grid.size(3), grid.size(4)}),
+                     int64_t(cols.size()), labels);
     files.push_back(main_png);
     files.push_back(sibling(main_png, "-final.png"));
-    write_image_grid(files.back(), rows.back());
+    write_image_grid(files.back(), cols.back());
+    if (classifier) quality["chain_final"] = to_json(score_samples(*classifier, prep.to_display(kept.back().x)));
     j["steps"] = o.steps;
     j["keep"] = o.keep;
     j["start"] = o.start;
@@ -231,6 +250,14 @@ json sample(TrainedRun& l, const SampleOptions& o, const std::string& main_png, 
       "mean over images x of min over the reference test images r of |x - r|^2 / (|x|^2 + |r|^2) (0: equal, "
       "1: no overlap), pixels in [0,1] as the model sees them (Bernoulli: binary): x the samples x ~ p(x|z) (the means with "
       "--mean-chain), the chains' states, and for nn_distance_test real test images";
+  if (classifier) {
+    quality["note"] =
+        "mean_confidence: the mean over images of the classifier's top-class probability (how digit-like each "
+        "image is to it); label_entropy: the entropy in nats of the histogram of its predicted labels (how evenly "
+        "the ten classes are covered; at most log 10). Neither sees diversity within a class, copies of training "
+        "images or the likelihood. Images: the draws x ~ p(x|z) (means with --mean-chain), binary for Bernoulli";
+    j["quality"] = quality;
+  }
   j["seconds"] = seconds;
   return j;
 }
@@ -250,6 +277,13 @@ void print_summary(const json& j) {
     for (size_t i = 0; i < steps.size(); ++i)
       fmt::print("  chain step {:<9} {:.4f}\n", steps[i].get<int64_t>(), dist[i].get<double>());
   }
+  if (j.contains("quality")) {
+    fmt::print("classifier: mean top-class confidence, predicted-label entropy (nats, at most {:.3f}):\n", std::log(10.0));
+    for (const char* k : {"test", "ancestral", "chain_final"})
+      if (j["quality"].contains(k))
+        fmt::print("  {:<12} {:.4f}  {:.4f}  ({} images)\n", k, j["quality"][k]["mean_confidence"].get<double>(),
+                   j["quality"][k]["label_entropy"].get<double>(), j["quality"][k]["n"].get<int64_t>());
+  }
 }
 
 }  // namespace
@@ -262,14 +296,18 @@ int main(int argc, char** argv) {
     LoadOptions lo;
     lo.data_dir = o.data_dir;
     lo.test_limit = o.n + o.nn_examples;
+    std::unique_ptr<DigitClassifier> classifier;
+    if (!o.classifier.empty()) classifier = load_classifier(o.classifier);  // a bad path fails before any work
     TrainedRun l = load_trained_run(o.run, lo);
     check_outputs_finite(l);
+    GV_CHECK(!classifier || l.shape == (Shape{1, 28, 28}), ShapeError,
+             "--classifier scores MNIST-sized images (1, 28, 28); this run's images are {}", shape_str(l.shape));
     std::string main_png = o.out.empty()
                                ? (fs::path(l.checkpoint).parent_path() / fmt::format("samples-{}.png", o.mode)).string()
                                : o.out;
     if (fs::path(main_png).has_parent_path()) fs::create_directories(fs::path(main_png).parent_path());
     std::vector<std::string> files;
-    json report = sample(l, o, main_png, files);
+    json report = sample(l, o, classifier.get(), main_png, files);
     std::string json_path = sibling(main_png, ".json");
     files.push_back(json_path);
     report["files"] = files;

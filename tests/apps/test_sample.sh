@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_sample.sh TRAIN SAMPLE: genvae-sample on a tiny genvae-train run (1 epoch). Each mode writes
 # valid PNGs whose size matches the grid for the given --n/--keep (MNIST's 28x28 cells are drawn 2x
-# with 2 pixels of padding: (30 k + 2) * 2 pixels for k cells; the chain figure has K + 1 rows, the
-# start and each kept step, and a left margin of (6 d - 1) * 2 + 12 pixels for labels of d digits)
+# with 2 pixels of padding: (30 k + 2) * 2 pixels for k cells; the chain figure has one row per chain
+# and K + 1 columns, the start and each kept step, under a top margin of 8 * 2 + 12 pixels for the
+# step labels)
 # and a JSON summary with finite numbers; the same --seed gives byte-identical PNGs, another seed
 # different ones; bad input fails naming the flag. SKIP without MNIST.
 set -uo pipefail
@@ -33,8 +34,8 @@ if mode == "ancestral":
     want = {stem + ".png": grid, stem + "-draw.png": grid}
 if mode in ("markov", "both"):
     steps, keep = int(sys.argv[5]), int(sys.argv[6])
-    margin = (6 * len(str(steps)) - 1) * 2 + 12
-    want = {stem + ".png": (cell(n) + margin, cell(keep + 1)), stem + "-final.png": grid}
+    margin = 8 * 2 + 12
+    want = {stem + ".png": (cell(keep + 1), cell(n) + margin), stem + "-final.png": grid}
     if j["kept_steps"] != [(i + 1) * steps // keep for i in range(keep)]: fail(f"kept_steps {j['kept_steps']}")
     if len(j["nn_distance_chain"]) != keep: fail("nn_distance_chain has the wrong length")
     if mode == "both":

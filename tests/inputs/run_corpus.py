@@ -47,6 +47,7 @@ def command(program, d, run, new):
         "naive-bound": [exe("naive-bound"), "--data-dir", d, "--out", new, "--epochs", "1", "--batch", "10", "--hidden", "8",
                         "--latent", "2", "--hidden-layers", "1", "--spread-samples", "4", "--threads", "1"],
         "mnist-mlp": [exe("mnist-mlp"), "--data", d, "--epochs", "1", "--batch", "10", "--hidden", "8", "--threads", "1"],
+        "classifier": [exe("classifier"), "--data-dir", d, "--out", new, "--epochs", "1", "--batch", "10", "--threads", "1"],
         "eval": [exe("eval"), run, "--data-dir", d, "--iwae-k", "2", "--iwae-examples", "4", "--mi-examples", "4",
                  "--threads", "1"],
         "sample": [exe("sample"), run, "--data-dir", d, "--n", "4", "--steps", "2", "--keep", "1", "--nn-examples", "4",
@@ -56,9 +57,9 @@ def command(program, d, run, new):
 
 
 # Virtual program lists of the manifest, by what the file is placed as.
-EXPAND = {"mnist-idx": ["train", "eval", "naive-bound", "mnist-mlp"], "folder-image": ["train-folder"],
+EXPAND = {"mnist-idx": ["train", "eval", "naive-bound", "mnist-mlp", "classifier"], "folder-image": ["train-folder"],
           "checkpoint-file": ["eval", "sample", "fig2", "train-resume"]}
-CREATES = {"train", "train-cifar", "train-folder", "train-config", "naive-bound"}
+CREATES = {"train", "train-cifar", "train-folder", "train-config", "naive-bound", "classifier"}
 
 
 def snapshot(*roots):
@@ -153,7 +154,8 @@ def main():
             sys.exit(f"FAIL: the good base run failed:\n{p.stdout}{p.stderr}")
         make_corpus.checkpoints(base, tmp / "built")
         # the control: every program succeeds on the good inputs
-        for program in ["train", "train-folder", "train-resume", "naive-bound", "mnist-mlp", "eval", "sample", "fig2"]:
+        for program in ["train", "train-folder", "train-resume", "naive-bound", "mnist-mlp", "classifier", "eval", "sample",
+                        "fig2"]:
             box = Sandbox(tmp, base)
             if program == "train-folder":
                 box.data = str(GOOD_FOLDER)
