@@ -294,7 +294,8 @@ json measure_gemm(const std::string& shape, int64_t threads) {
 
 // PixelCNN sampling of a whole batch of 28x28 images, for the model of the Fig. 5 runs (the
 // README's PixelVAE command: 12 gated layers x 32 channels, 7x7 then 3x3, z = 32), float32.
-// "sample-cached": the median of 3 runs of the cached sampler after one warm-up. "sample-naive":
+// "sample-cached": the median of min(--steps, 3) runs of the cached sampler, after one warm-up
+// unless --warmup is 0. "sample-naive":
 // one whole-image forward pass per pixel, timed over the first `naive_pixels` pixels and scaled to
 // all 784 (every pass is the same computation on the same shapes), unless naive_pixels is 784.
 json measure_sampling(const ChildSpec& s, int64_t naive_pixels) {
@@ -307,14 +308,14 @@ json measure_sampling(const ChildSpec& s, int64_t naive_pixels) {
   std::vector<double> sec;
   Tensor x;
   if (s.what == "sample-cached") {
-    x = d.sample(z, g);  // warm-up
-    for (int r = 0; r < 3; ++r) {
+    if (s.warmup > 0) x = d.sample(z, g);
+    for (int64_t r = 0; r < std::min<int64_t>(s.steps, 3); ++r) {
       auto t0 = std::chrono::steady_clock::now();
       x = d.sample(z, g);
       sec.push_back(seconds_since(t0));
     }
   } else {
-    x = d.sample_naive(z, g, 1);  // warm-up
+    if (s.warmup > 0) x = d.sample_naive(z, g, 1);
     auto t0 = std::chrono::steady_clock::now();
     x = d.sample_naive(z, g, n);
     sec.push_back(seconds_since(t0) * double(all) / double(n));
