@@ -10,12 +10,12 @@
 # then genvae-classifier (the sample-quality classifier), genvae-eval (test NLL by the IWAE bound),
 # genvae-sample --classifier (ancestral samples and Markov chains from noise, scored) and
 # genvae-compare (OUT/fig5.png, fig5.md, fig5.json). Everything goes to OUT (default runs/fig5).
-# Scale with the environment: EPOCHS (2), LAYERS (12), CHANNELS (16), LATENT (32), IWAE_K (20),
+# Scale with the environment: EPOCHS (1), LAYERS (12), CHANNELS (16), LATENT (32), IWAE_K (20),
 # N (1000 samples and chains), CHAIN_STEPS (10). Each stage shows its progress with the time left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/fig5}
-epochs=${EPOCHS:-2} layers=${LAYERS:-12} channels=${CHANNELS:-16} latent=${LATENT:-32}
+epochs=${EPOCHS:-1} layers=${LAYERS:-12} channels=${CHANNELS:-16} latent=${LATENT:-32}
 iwae_k=${IWAE_K:-20} n=${N:-1000} chain_steps=${CHAIN_STEPS:-10}
 [ -f build/build.ninja ] || meson setup build --buildtype=release
 ninja -C build
