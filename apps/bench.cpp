@@ -13,7 +13,8 @@
 // shows genvae's throughput as a multiple of PyTorch's; otherwise a line says the peer was skipped.
 // --scaling adds the table of W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads.
 // --sampling adds PixelCNN sampling: the cached sampler against naive recomputation (one
-// whole-image forward pass per pixel), at batch 1 and 64, for the model of the Fig. 5 runs.
+// whole-image forward pass per pixel), at batch 1 and 64, for a PixelVAE decoder of genvae-train's
+// default size (--pixel-layers/--pixel-channels pick another, e.g. scripts/fig5.sh's 12 x 16).
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -292,19 +293,29 @@ json measure_gemm(const std::string& shape, int64_t threads) {
               {"openblas_core", openblas_corename()}};
 }
 
-// PixelCNN sampling of a whole batch of 28x28 images, for the model of the Fig. 5 runs (the
-// README's PixelVAE command: 12 gated layers x 32 channels, 7x7 then 3x3, z = 32), float32.
+// The PixelCNN decoder --sampling times: genvae-train's default kernels, z = 32 (the README's
+// PixelVAE runs), layers and channels from the flags (genvae-train's defaults unless given).
+struct SamplingSpec {
+  int64_t naive_pixels = 28;
+  int64_t layers = TrainConfig{}.pixel_layers, channels = TrainConfig{}.pixel_channels;
+  static constexpr int64_t kLatent = 32;
+};
+
+// PixelCNN sampling of a whole batch of 28x28 images, float32.
 // "sample-cached": the median of min(--steps, 3) runs of the cached sampler, after one warm-up
 // unless --warmup is 0. "sample-naive":
 // one whole-image forward pass per pixel, timed over the first `naive_pixels` pixels and scaled to
 // all 784 (every pass is the same computation on the same shapes), unless naive_pixels is 784.
-json measure_sampling(const ChildSpec& s, int64_t naive_pixels) {
+json measure_sampling(const ChildSpec& s, const SamplingSpec& spec) {
   set_threads(s.threads);
   Generator g(7);
-  vae::PixelCNNDecoder d({.channels = 32, .layers = 12, .kernel = 3, .first_kernel = 7, .latent = 32}, g);
+  const TrainConfig defaults;
+  vae::PixelCNNDecoder d({.channels = spec.channels, .layers = spec.layers, .kernel = defaults.pixel_kernel,
+                          .first_kernel = defaults.pixel_first_kernel, .latent = SamplingSpec::kLatent},
+                         g);
   d.set_image_size(28, 28);
-  const Tensor z = normal({s.batch, 32}, g);
-  const int64_t all = 28 * 28, n = std::clamp<int64_t>(naive_pixels, 1, all);
+  const Tensor z = normal({s.batch, SamplingSpec::kLatent}, g);
+  const int64_t all = 28 * 28, n = std::clamp<int64_t>(spec.naive_pixels, 1, all);
   std::vector<double> sec;
   Tensor x;
   if (s.what == "sample-cached") {
@@ -330,7 +341,7 @@ json measure_sampling(const ChildSpec& s, int64_t naive_pixels) {
 // sgemm table, measured the same way.
 json measure_sgemm(const ChildSpec& s) { return measure_gemm("1024,1024,1024,n,n", s.threads); }
 
-int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, int64_t naive_pixels) {
+int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const SamplingSpec& sampling) {
   // spec: WHAT:BATCH:THREADS
   ChildSpec s;
   std::vector<std::string> parts;
@@ -347,7 +358,7 @@ int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, int64
   s.steps = steps;
   s.warmup = warmup;
   json j = s.what == "sgemm"                   ? measure_sgemm(s)
-           : s.what.rfind("sample-", 0) == 0 ? measure_sampling(s, naive_pixels)
+           : s.what.rfind("sample-", 0) == 0 ? measure_sampling(s, sampling)
                                              : measure_workload(s);
   fmt::print("{}\n", j.dump());
   return 0;
@@ -359,7 +370,7 @@ struct Options {
   std::vector<std::string> workloads = {"W1", "W2", "W3", "W4"};
   int64_t threads = 2, steps = 20, warmup = 3, batch = 0;
   bool scaling = false, no_peer = false, no_gemm_table = false, sampling = false;
-  int64_t naive_pixels = 28;
+  SamplingSpec sampling_spec;
   std::string python, peer_script, json_out, omp_wait_policy = "brief";
   std::string child;
 };
@@ -408,8 +419,11 @@ std::string env_prefix(const Options& o) {
 }
 
 std::optional<json> ours(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
-  std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {} --naive-pixels {}", env_prefix(o),
-                                shell_quote(self_exe()), what, batch, threads, o.steps, o.warmup, o.naive_pixels);
+  const SamplingSpec& sp = o.sampling_spec;
+  std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {} --naive-pixels {} --pixel-layers {} "
+                                "--pixel-channels {}",
+                                env_prefix(o), shell_quote(self_exe()), what, batch, threads, o.steps, o.warmup,
+                                sp.naive_pixels, sp.layers, sp.channels);
   return run_json(cmd, log);
 }
 
@@ -615,12 +629,14 @@ void print_table(const std::string& title, const std::vector<Row>& rows, const s
 }
 
 // The targets of the PixelVAE issue: the cached sampler >= 20x naive recomputation, and 64 MNIST
-// samples of the Fig. 5 model in <= 10 s.
+// samples of the PixelVAE decoder in <= 10 s.
 void sampling_table(const Options& o, json& out) {
-  fmt::print("\nPixelCNN sampling, 28x28 (the Fig. 5 model: 12 gated layers x 32 channels, 7x7 then 3x3, z = 32), "
-             "float32, {} threads\n", o.threads);
+  const SamplingSpec& sp = o.sampling_spec;
+  fmt::print("\nPixelCNN sampling, 28x28 ({} gated layers x {} channels, {}x{} then {}x{}, z = {}), float32, {} threads\n",
+             sp.layers, sp.channels, TrainConfig{}.pixel_first_kernel, TrainConfig{}.pixel_first_kernel,
+             TrainConfig{}.pixel_kernel, TrainConfig{}.pixel_kernel, SamplingSpec::kLatent, o.threads);
   fmt::print("  naive: one whole-image forward pass per pixel{}\n",
-             o.naive_pixels >= 784 ? "" : fmt::format(", timed over {} of the 784 passes and scaled", o.naive_pixels));
+             sp.naive_pixels >= 784 ? "" : fmt::format(", timed over {} of the 784 passes and scaled", sp.naive_pixels));
   fmt::print("  batch |   naive s |  cached s | speedup | cached s/image\n");
   out = json::array();
   for (int64_t batch : {int64_t(1), int64_t(64)}) {
@@ -774,9 +790,13 @@ int main(int argc, char** argv) {
   app.add_flag("--scaling", o.scaling, "also measure W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads");
   app.add_flag("--sampling", o.sampling, "also time PixelCNN sampling, cached against naive recomputation, at batch 1 "
                "and 64");
-  app.add_option("--naive-pixels", o.naive_pixels, "--sampling: how many of the 784 naive passes to time (each is the "
+  app.add_option("--naive-pixels", o.sampling_spec.naive_pixels, "--sampling: how many of the 784 naive passes to time (each is the "
                  "same whole-image forward pass; the time is scaled to 784)")
       ->check(int_range(1, 784))->capture_default_str();
+  app.add_option("--pixel-layers", o.sampling_spec.layers, "--sampling: gated layers of the PixelCNN decoder")
+      ->check(int_range(1, 64))->capture_default_str();
+  app.add_option("--pixel-channels", o.sampling_spec.channels, "--sampling: channels per stack")
+      ->check(int_range(1, 1024))->capture_default_str();
   app.add_flag("--no-peer", o.no_peer, "do not run the PyTorch peer");
   app.add_flag("--no-gemm-table", o.no_gemm_table, "skip the sgemm table (ours, OpenBLAS, the peer's BLAS)");
   app.add_option("--python", o.python, "the Python that runs the peer (default: .venv-peer/bin/python of the source "
@@ -797,7 +817,7 @@ int main(int argc, char** argv) {
   }
   if (o.peer_script.empty()) o.peer_script = (fs::path(GENVAE_SOURCE_DIR) / "bench" / "peer.py").string();
   try {
-    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.naive_pixels);
+    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.sampling_spec);
     return run_parent(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-bench: %s\n", e.what());

@@ -59,9 +59,8 @@ TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std
     const std::string& name = o->get_lnames()[0];
     GV_CHECK(resumable_flag(name), ValueError,
              "--{} cannot be changed with --resume: the run's stored value is used (start a new run with "
-             "--out to change it). Allowed with --resume: --epochs, --threads, --data-dir, --cache-dir, "
-             "--checkpoint-every, --sample-every, --figure-samples, --log-every, --debug-nan-at-step",
-             name);
+             "--out to change it). Allowed with --resume: --{}",
+             name, fmt::join(resumable_flags(), ", --"));
   }
   RunDir::check(dir, RunDirMode::resume);
   const std::string stored = RunDir::config_path_in(dir);
@@ -163,6 +162,7 @@ struct Run {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
   Window log_window, epoch_window;  // the steps since the last log line, and since the epoch began
+  json information;                 // the last line of information.jsonl (empty before the first)
 
   double elapsed() const {
     return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -218,6 +218,7 @@ void truncate_logs(Run& run) {
   RunDir::truncate_after(run.dir->metrics_path(), "step", run.state.step);
   RunDir::truncate_after(run.dir->test_path(), "epoch", run.state.epoch);  // epochs completed
   RunDir::truncate_after(run.dir->information_path(), "step", run.state.step);
+  if (const std::vector<json> info = read_jsonl(run.dir->information_path()); !info.empty()) run.information = info.back();
   fmt::print("resuming {} at step {} (epoch {}, batch {})\n", run.cfg.resume, run.state.step, run.state.epoch + 1,
              run.state.batch_in_epoch);
 }
@@ -388,6 +389,7 @@ json log_information(Run& run, int64_t epoch) {
            {"kl", e.kl},
            {"nll_per_pixel", -e.reconstruction / double(shape_numel(run.data.shape))}};
   run.dir->append_information(row);
+  run.information = row;
   return row;
 }
 
@@ -403,8 +405,9 @@ void end_of_epoch(Run& run, int64_t epoch) {
                             {"test_reconstruction", t.reconstruction},
                             {"test_kl", t.kl},
                             {"time", run.elapsed()}});
-  if (run.cfg.mi_every == 0 || run.state.step % run.cfg.mi_every != 0) log_information(run, epoch);
-  const json info = read_jsonl(run.dir->information_path()).back();
+  // the line of this step, unless --mi-every has logged it already
+  const json info = !run.information.empty() && run.information["step"] == run.state.step ? run.information
+                                                                                          : log_information(run, epoch);
   write_images(run, epoch_tag(epoch + 1));
   write_training_curves(*run.dir);
   save(run);

@@ -1,7 +1,6 @@
 // pixelcnn.cpp: the gated PixelCNN and its decoder (pixelcnn.h).
 #include "vae/pixelcnn.h"
 
-
 namespace gv::vae {
 
 using ag::Var;
@@ -14,6 +13,13 @@ void check_config(const PixelCNNConfig& c) {
            c.channels, c.layers, c.data_channels, c.latent);
   GV_CHECK(c.kernel % 2 == 1 && c.first_kernel % 2 == 1 && c.kernel > 0 && c.first_kernel > 0, ValueError,
            "GatedPixelCNN: kernel sizes must be odd, got {} and first {}", c.kernel, c.first_kernel);
+}
+
+// z must be (B, Z) for a network conditioned on Z > 0 latents (latent 0: z is ignored)
+void check_z(const char* op, const Tensor& z, int64_t B, int64_t latent) {
+  GV_CHECK(latent == 0 || (z.defined() && z.dim() == 2 && z.size(0) == B && z.size(1) == latent), ShapeError,
+           "{}: expected z of shape ({}, {}), got {}", op, B, latent,
+           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
 }
 
 // tanh(f + c_f) * sigmoid(g + c_g) over pre = [f, g] (B, 2C, H, W); cond (B, 2C) or undefined.
@@ -64,9 +70,7 @@ Var GatedPixelCNN::forward(const Var& x, const Var& z) {
   GV_CHECK(x.defined() && x.dim() == 4 && x.size(1) == cfg_.data_channels, ShapeError,
            "GatedPixelCNN: expected x of shape (B, {}, H, W), got {}", cfg_.data_channels,
            x.defined() ? shape_str(x.shape()) : std::string("nothing"));
-  GV_CHECK(cfg_.latent == 0 || (z.defined() && z.dim() == 2 && z.size(0) == x.size(0) && z.size(1) == cfg_.latent),
-           ShapeError, "GatedPixelCNN: expected z of shape ({}, {}), got {}", x.size(0), cfg_.latent,
-           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
+  check_z("GatedPixelCNN", z.defined() ? z.data() : Tensor(), x.size(0), cfg_.latent);
   const int64_t H = x.size(2), W = x.size(3), C = cfg_.channels;
   Var v = x, h = x;
   for (Layer& L : layers_) {
@@ -91,12 +95,6 @@ PixelCNNDecoder::PixelCNNDecoder(const PixelCNNConfig& c, Generator& g)
 
 Var PixelCNNDecoder::log_prob(const Tensor& x, const Var& z) { return p_->log_prob(x, net_->forward(Var(x), z)); }
 
-int64_t GatedPixelCNN::rows_of_reach() const {
-  int64_t r = 1;  // the vertical stack reaches the horizontal one shifted down one row
-  for (const Layer& L : layers_) r += L.p;
-  return r;
-}
-
 namespace {
 
 // a 1x1 convolution's weight (O, I, 1, 1) as the (O, I) matrix of a linear map
@@ -111,9 +109,7 @@ Tensor GatedPixelCNN::generate(const Tensor& z, int64_t B, int64_t H, int64_t W,
   const Device dev = w0.device();
   GV_CHECK(B > 0 && H > 0 && W > 0, ShapeError, "GatedPixelCNN::generate: batch, H and W must be positive, got {}, {}, {}",
            B, H, W);
-  GV_CHECK(cfg_.latent == 0 || (z.defined() && z.dim() == 2 && z.size(0) == B && z.size(1) == cfg_.latent),
-           ShapeError, "GatedPixelCNN::generate: expected z of shape ({}, {}), got {}", B, cfg_.latent,
-           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
+  check_z("GatedPixelCNN::generate", z, B, cfg_.latent);
   const int64_t C = cfg_.channels, D = cfg_.data_channels, nl = int64_t(layers_.size());
 
   // Per layer, what stays fixed for the whole image and the two input buffers:
@@ -188,10 +184,14 @@ Tensor GatedPixelCNN::generate(const Tensor& z, int64_t B, int64_t H, int64_t W,
   return x;
 }
 
-Tensor PixelCNNDecoder::sample(const Tensor& z, Generator& g) {
+int64_t PixelCNNDecoder::batch_of(const Tensor& z) const {
   GV_CHECK(z.defined() && z.dim() == 2, ShapeError, "{}: expected z of shape (B, Z), got {}", name(),
            z.defined() ? shape_str(z.shape()) : std::string("nothing"));
-  const int64_t B = z.size(0);
+  return z.size(0);
+}
+
+Tensor PixelCNNDecoder::sample(const Tensor& z, Generator& g) {
+  const int64_t B = batch_of(z);
   return net_->generate(z, B, h_, w_, [&](int64_t, int64_t, const Tensor& logits) {
     return p_->sample(logits.view({B, 1, 1, 1}), g).view({B, 1});  // the draws of sample_naive, in its order
   });
@@ -199,9 +199,7 @@ Tensor PixelCNNDecoder::sample(const Tensor& z, Generator& g) {
 
 Tensor PixelCNNDecoder::sample_naive(const Tensor& z, Generator& g, int64_t pixels) {
   ag::NoGradGuard no_grad;
-  GV_CHECK(z.defined() && z.dim() == 2, ShapeError, "{}: expected z of shape (B, Z), got {}", name(),
-           z.defined() ? shape_str(z.shape()) : std::string("nothing"));
-  const int64_t B = z.size(0);
+  const int64_t B = batch_of(z);
   Tensor x = Tensor::zeros({B, 1, h_, w_}, z.dtype(), z.device());
   const Var zv(z);
   if (pixels < 0) pixels = h_ * w_;

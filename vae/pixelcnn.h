@@ -40,9 +40,6 @@ class GatedPixelCNN : public nn::Module {
   const PixelCNNConfig& config() const { return cfg_; }
   // x (B, C_data, H, W), z (B, Z) (undefined when latent is 0) -> logits (B, C_data, H, W)
   ag::Var forward(const ag::Var& x, const ag::Var& z);
-  // How many rows above its own an output row depends on: 1 + the sum of the layers' p.
-  int64_t rows_of_reach() const;
-
   // Incremental evaluation in raster order (the cache of Ramachandran et al. 2017, "Fast
   // generation for convolutional autoregressive models"): the same logits as forward(), but each
   // layer's vertical stack is computed once per row (when the row above is complete), its
@@ -90,6 +87,7 @@ class PixelCNNDecoder : public Decoder {
   void set_image_size(int64_t h, int64_t w) { h_ = h, w_ = w; }
 
  private:
+  int64_t batch_of(const Tensor& z) const;  // B of z (B, Z); ShapeError naming the decoder otherwise
   std::shared_ptr<GatedPixelCNN> net_;
   std::shared_ptr<Likelihood> p_;
   int64_t h_ = 28, w_ = 28;

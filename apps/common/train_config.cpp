@@ -2,6 +2,7 @@
 #include "apps/common/train_config.h"
 
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <set>
@@ -179,10 +180,16 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   add_run_flags(app, c);
 }
 
+const std::vector<std::string>& resumable_flags() {
+  static const std::vector<std::string> ok = {"epochs", "threads", "data-dir", "cache-dir", "checkpoint-every",
+                                              "sample-every", "figure-samples", "mi-every", "log-every",
+                                              "debug-nan-at-step"};
+  return ok;
+}
+
 bool resumable_flag(const std::string& name) {
-  static const std::set<std::string> ok = {"resume", "epochs", "threads", "data-dir", "cache-dir",
-                                           "checkpoint-every", "sample-every", "figure-samples", "mi-every", "log-every", "debug-nan-at-step"};
-  return ok.count(name) > 0;
+  const auto& ok = resumable_flags();
+  return name == "resume" || std::find(ok.begin(), ok.end(), name) != ok.end();
 }
 
 json to_json(const TrainConfig& c) {

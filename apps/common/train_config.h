@@ -53,6 +53,8 @@ struct TrainConfig {
 // last value.
 void add_train_flags(CLI::App& app, TrainConfig& cfg);
 // Flags that may be given again with --resume (the others must come from the stored config).
+// The flags a --resume may give again (without the dashes), and the test of one name ("resume" too).
+const std::vector<std::string>& resumable_flags();
 bool resumable_flag(const std::string& name);
 
 // The JSON form: one key per flag, named as the flag without its dashes ("hidden-layers").
