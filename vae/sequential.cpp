@@ -344,4 +344,31 @@ std::vector<StepPosterior> step_posterior_variance(const std::vector<EncodedData
   return out;
 }
 
+// ---- sharpness ----------------------------------------------------------------------------------------
+double laplacian_variance(const Tensor& images) {
+  GV_CHECK(images.defined() && images.dim() == 4 && images.size(0) > 0 && images.size(2) >= 3 && images.size(3) >= 3,
+           ShapeError, "laplacian_variance: expected images (N, C, H, W) with N >= 1 and H, W >= 3, got {}",
+           images.defined() ? shape_str(images.shape()) : std::string("nothing"));
+  const Tensor x = gv::clamp(images.to(DType::f64), 0, 1).contiguous();
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const double* p = x.data<double>();
+  std::vector<double> grey(size_t(H * W));
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    std::fill(grey.begin(), grey.end(), 0.0);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < H * W; ++i) grey[size_t(i)] += p[(n * C + c) * H * W + i] / double(C);
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 1; i + 1 < H; ++i)
+      for (int64_t j = 1; j + 1 < W; ++j) {
+        const double* q = grey.data() + i * W + j;
+        const double l = 4 * q[0] - q[-W] - q[W] - q[-1] - q[1];
+        s1 += l, s2 += l * l;
+      }
+    const double m = double((H - 2) * (W - 2));
+    total += std::max(0.0, s2 / m - (s1 / m) * (s1 / m));
+  }
+  return total / double(N);
+}
+
 }  // namespace gv::vae

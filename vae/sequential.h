@@ -158,4 +158,12 @@ struct StepPosterior {
 std::vector<StepPosterior> step_posterior_variance(const std::vector<EncodedData>& steps, const Tensor& images,
                                                    int64_t K, Generator& g, const DataPosteriorOptions& o = {});
 
+// ---- sharpness ----------------------------------------------------------------------------------------
+// The variance of the Laplacian, a standard focus measure: per image, the channels averaged to one
+// grey plane, the 4-neighbour Laplacian 4 x(i,j) - x(i-1,j) - x(i+1,j) - x(i,j-1) - x(i,j+1) at
+// every interior pixel, and its variance over those pixels; averaged over the images (N, C, H, W)
+// (H, W >= 3). Blur lowers it; the samples' figure against the data's own says how much detail
+// is left. Pixel values are clamped to [0, 1] first, as they are shown.
+double laplacian_variance(const Tensor& images);
+
 }  // namespace gv::vae

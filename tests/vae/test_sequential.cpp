@@ -313,3 +313,25 @@ TEST_CASE("sequential VAE: bad configurations and inputs are refused with the va
   CHECK(kl_warmup_weight(0) == 0);
   CHECK(kl_warmup_weight(10000) == doctest::Approx(1 - std::exp(-1.0)).epsilon(1e-15));
 }
+
+TEST_CASE("laplacian_variance: zero for flat images, lower after a blur, refuses tiny images") {
+  CHECK(laplacian_variance(Tensor::full({2, 3, 5, 5}, 0.4, DType::f64)) == 0);
+  // a checkerboard: the Laplacian is +-4 at every interior pixel, variance 16 (values 0 and 1)
+  Tensor board = Tensor::empty({1, 1, 6, 6}, DType::f64);
+  for (int64_t i = 0; i < 36; ++i) board.data<double>()[i] = double(((i / 6) + (i % 6)) % 2);
+  CHECK(laplacian_variance(board) == doctest::Approx(16).epsilon(1e-12));
+  // a 3x3 box blur of random images lowers it
+  Tensor x = images(4, 91);
+  Tensor blurred = Tensor::empty({4, 1, 4, 4}, DType::f64);
+  for (int64_t n = 0; n < 4; ++n)
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 4; ++j) {
+        double s = 0, k = 0;
+        for (int64_t di = -1; di <= 1; ++di)
+          for (int64_t dj = -1; dj <= 1; ++dj)
+            if (i + di >= 0 && i + di < 4 && j + dj >= 0 && j + dj < 4) s += x.data<double>()[n * 16 + (i + di) * 4 + j + dj], ++k;
+        blurred.data<double>()[n * 16 + i * 4 + j] = s / k;
+      }
+  CHECK(laplacian_variance(blurred) < 0.5 * laplacian_variance(x));
+  CHECK_THROWS_AS(laplacian_variance(Tensor::zeros({1, 1, 2, 5})), ShapeError);
+}
