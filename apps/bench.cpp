@@ -47,6 +47,7 @@
 #include "vae/objective.h"
 #include "vae/pixelcnn.h"
 #include "vae/regularizer.h"
+#include "vae/sequential.h"
 
 #ifndef GENVAE_SOURCE_DIR
 #define GENVAE_SOURCE_DIR "."
@@ -73,8 +74,7 @@ const std::vector<Workload>& workloads() {
       {"W2", "conv VAE z=2 (W2 net), sigmoid + squared error, analytic KL", 100, true, ""},
       {"W3", "PixelVAE 28x28 binary: conv encoder z=20, masked gated PixelCNN (7x7 A, 6 x 3x3 B), ELBO", 32, true,
        ""},
-      {"W4", "sequential VAE, 4 steps, 32x32x3", 32, false,
-       "the sequential VAE is not built yet; a later issue adds it"},
+      {"W4", "sequential VAE, 4 steps, 32x32x3, z=64 per step, scalar gate, squared error + KL", 32, true, ""},
   };
   return w;
 }
@@ -106,6 +106,13 @@ double macs_per_image(const std::string& name) {
     double layers = 6 * 784.0 * 128 * 64 * 5;   // 3x3 B: 5 live taps
     double cond = 20.0 * 6 * 128, head = 784.0 * 64 * 64 + 784.0 * 64;
     return conv1 + conv2 + enc + first + layers + cond + head;
+  }
+  if (name == "W4") {  // per step: encoder, z -> 128x8x8, for t > 0 the down path, two transposed convs
+    double conv1 = 64.0 * 16 * 16 * (3 * 16), conv2 = 128.0 * 8 * 8 * (64 * 16);
+    double enc = 8192.0 * 128, from_z = 64.0 * 8192;
+    double convt1 = 8.0 * 8 * 128 * 64 * 16, convt2 = 16.0 * 16 * 64 * 3 * 16;
+    double first = conv1 + conv2 + enc + from_z + convt1 + convt2;
+    return first + 3 * (first + conv1 + conv2);
   }
   return 0;
 }
@@ -182,6 +189,19 @@ class Step {
       w3_ = std::make_unique<W3Net>(init);
       opt_ = std::make_unique<nn::Adam>(w3_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
       return;
+    } else if (name == "W4") {
+      // the sequential VAE of BENCHMARKS.md: vae::SequentialVAE without the U-Net skip, with the
+      // scalar gate; gaussian_fixed(1/sqrt(2)) is squared error up to a constant
+      x_ = uniform({batch, 3, 32, 32}, g_);
+      vae::SequentialConfig sc;
+      sc.data_shape = {3, 32, 32};
+      sc.steps = 4, sc.latent = 64, sc.channels1 = 64, sc.channels2 = 128;
+      sc.gate = "scalar", sc.skips = false, sc.detach_prev = true;
+      w4_ = std::make_unique<vae::SequentialVAE>(sc, init);
+      p_ = vae::gaussian_fixed(1 / std::sqrt(2.0));
+      r_ = vae::kl();
+      opt_ = std::make_unique<nn::Adam>(w4_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
+      return;
     } else {
       GV_THROW(ValueError, "genvae-bench: no model for workload {}", name);
     }
@@ -194,6 +214,7 @@ class Step {
     return nn::train_step(*opt_, [&] {
              if (name_ == "W1") return vae::objective(*model_, x_, *r_, 1.0, g_).loss;
              if (name_ == "W3") return w3_->loss(x_, *p_, g_);
+             if (name_ == "W4") return vae::sequential_objective(*w4_, x_, *p_, *r_, 1.0, g_).loss;
              // W2: sum over pixels of (x - sigmoid(decoder))^2 + KL, both averaged over the batch
              auto [mu, logvar] = model_->encode(ag::Var(x_));
              vae::EncoderPosterior q = vae::reparameterize(mu, logvar, g_);
@@ -212,6 +233,7 @@ class Step {
   std::shared_ptr<vae::Regularizer> r_;
   std::unique_ptr<vae::VAE> model_;
   std::unique_ptr<W3Net> w3_;
+  std::unique_ptr<vae::SequentialVAE> w4_;
   std::unique_ptr<nn::Adam> opt_;
 };
 

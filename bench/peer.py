@@ -143,9 +143,53 @@ def time_gemm(spec, threads):
     return {"gflops": statistics.median(rates), "gflops_best": max(rates), "threads": torch.get_num_threads()}
 
 
+class W4Step(nn.Module):
+    """One step of W4: an encoder of x (conv 3->64, conv 64->128, both 4x4 s2 p1 + leaky ReLU 0.1,
+    linear 8192->2z), linear z->8192 as 128x8x8, for t > 0 plus the same two convolutions over the
+    previous output, then convT 128->64, ReLU, convT 64->3; for t > 0 mixed with the previous output
+    by r = sigmoid(a), a learned scalar."""
+
+    def __init__(self, t, z=64):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.1), nn.Conv2d(64, 128, 4, 2, 1),
+                                 nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(8192, 2 * z))
+        self.from_z = nn.Linear(z, 8192)
+        self.down = nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.1), nn.Conv2d(64, 128, 4, 2, 1),
+                                  nn.LeakyReLU(0.1)) if t > 0 else None
+        self.up = nn.Sequential(nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 3, 4, 2, 1))
+        self.gate = nn.Parameter(torch.zeros(1)) if t > 0 else None
+
+
+class W4(nn.Module):
+    """Sequential VAE, 4 steps, 32x32x3, z = 64 per step; the sum over steps of squared error + KL,
+    the previous output detached."""
+
+    def __init__(self, steps=4):
+        super().__init__()
+        self.steps = nn.ModuleList([W4Step(t) for t in range(steps)])
+
+    def loss(self, x):
+        total, prev = 0, None
+        for s in self.steps:
+            mu, logvar = s.enc(x).chunk(2, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            h = s.from_z(z).view(-1, 128, 8, 8)
+            if prev is not None:
+                h = h + s.down(prev)
+            out = s.up(h)
+            if prev is not None:
+                r = torch.sigmoid(s.gate)
+                out = r * out + (1 - r) * prev
+            se = (out - x).pow(2).sum() / x.shape[0]
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
+            total = total + se + kl
+            prev = out.detach()
+        return total
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", choices=["W1", "W2", "W3"])
+    ap.add_argument("--workload", choices=["W1", "W2", "W3", "W4"])
     ap.add_argument("--gemm", help="M,N,K,TA,TB (TA, TB: n or t): time torch.mm on that product instead")
     ap.add_argument("--info", action="store_true", help="print the torch version and its BLAS")
     ap.add_argument("--batch", type=int, default=100)
@@ -168,6 +212,8 @@ def main():
         model, x = W1(), torch.bernoulli(x)
     elif a.workload == "W3":
         model, x = W3(), torch.bernoulli(x)
+    elif a.workload == "W4":
+        model, x = W4(), torch.rand(a.batch, 3, 32, 32)
     else:
         model = W2()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)

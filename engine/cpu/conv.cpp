@@ -106,27 +106,43 @@ void im2col(const T* x, int64_t m, const Geom& g, T* col) {
 // col (K, m*L) -> img (m,C,H,W): each plane starts at init[c] (or 0) and sums its col entries,
 // tap by tap in (ki, kj) order and position by position, in a padded buffer (the sums that land in
 // the padding are dropped). One thread owns each plane: no races, a fixed order.
+// The buffer's columns are split by phase w % stride_w (stride 2: the even columns, then the odd),
+// so that one output row of one tap is a contiguous run of buffer entries: the adds vectorize,
+// where a strided scatter stayed scalar (docs/performance.md). Each entry still receives its
+// terms in tap order, so the sums are the same bits as the scatter's.
 template <class T>
 void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
-  const int64_t L = g.L();
+  const int64_t L = g.L(), sh = g.p.stride_h, sw = g.p.stride_w;
   const Padded pd = padded_geometry(g);
-  const int32_t* tab = pd.tab.data();
+  const int64_t Wq = (pd.Wp + sw - 1) / sw, phase_size = pd.Hp * Wq;  // columns per phase
   prep_loop(m * g.C, g.kh * g.kw * L, [&](int64_t b, int64_t e) {
-    std::vector<T> buf(size_t(pd.Hp * pd.Wp));
+    std::vector<T> buf(size_t(sw * phase_size));
     for (int64_t r = b; r < e; ++r) {
-      const int64_t n = r / g.C, c = r % g.C;
+      // planes in (c, n) order: consecutive planes read adjacent runs of each col row (col's rows
+      // are (c, ki, kj), its columns (n, l)), so the reads stream instead of jumping m*L apart
+      const int64_t c = r / m, n = r % m;
       const T start = init ? init[c] : T(0);
       std::fill(buf.begin(), buf.end(), start);
       for (int64_t ki = 0; ki < g.kh; ++ki)
         for (int64_t kj = 0; kj < g.kw; ++kj) {
-          T* dst = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
+          const int64_t c0 = kj * g.p.dil_w;  // the tap's column offset in the padded plane
+          T* base = buf.data() + (c0 % sw) * phase_size + c0 / sw + ki * g.p.dil_h * Wq;
           const T* src = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
-          for (int64_t l = 0; l < L; ++l) dst[tab[l]] += src[l];  // scalar: docs/performance.md
+          for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            T* d = base + oh * sh * Wq;
+            const T* s = src + oh * g.Wo;
+            for (int64_t ow = 0; ow < g.Wo; ++ow) d[ow] += s[ow];
+          }
         }
-      T* plane = img + r * g.HW();
-      for (int64_t h = 0; h < g.H; ++h)
-        std::copy(buf.data() + (h + g.p.pad_h) * pd.Wp + g.p.pad_w,
-                  buf.data() + (h + g.p.pad_h) * pd.Wp + g.p.pad_w + g.W, plane + h * g.W);
+      T* plane = img + (n * g.C + c) * g.HW();
+      for (int64_t h = 0; h < g.H; ++h) {
+        const T* row = buf.data() + (h + g.p.pad_h) * Wq;
+        for (int64_t w0 = 0; w0 < std::min(sw, g.W); ++w0) {  // the columns of one phase at a time
+          const int64_t wp = w0 + g.p.pad_w;
+          const T* src = row + (wp % sw) * phase_size + wp / sw;
+          for (int64_t w = w0, q = 0; w < g.W; w += sw, ++q) plane[h * g.W + w] = src[q];
+        }
+      }
     }
   });
 }

@@ -5,7 +5,7 @@
 set -uo pipefail
 bench=$1
 source "$(dirname "$0")/common.sh"
-run_expect 0 "$bench" --workloads W1,W3 --steps 1 --warmup 0 --no-peer --no-gemm-table --sampling --naive-pixels 1 \
+run_expect 0 "$bench" --workloads W1,W3,W4 --steps 1 --warmup 0 --no-peer --no-gemm-table --sampling --naive-pixels 1 \
   --omp-wait-policy passive --json "$scratch/bench.json"
 grep -q "PixelCNN sampling" "$scratch/out.log" || { echo "FAIL: no sampling table"; exit 1; }
 python3 -c "
@@ -13,7 +13,7 @@ import json, math
 r = json.load(open('$scratch/bench.json'))
 assert r['machine']['cpu'], r['machine']
 rows = {w['workload']: w for w in r['workloads']}
-assert set(rows) == {'W1', 'W3'}, rows.keys()
+assert set(rows) == {'W1', 'W3', 'W4'}, rows.keys()
 for name, w in rows.items():
     ms = w['genvae']['ms_per_step']
     assert math.isfinite(ms) and ms > 0, (name, w)
@@ -21,5 +21,5 @@ s = r['sampling']
 assert [x['batch'] for x in s] == [1, 64], s
 for x in s:
     assert x['naive_pixels_timed'] == 1 and x['naive_s'] > 0 and x['cached_s'] > 0, x
-print('ok: W1, W3 and the sampling table measured')" || exit 1
+print('ok: W1, W3, W4 and the sampling table measured')" || exit 1
 echo "ok"
