@@ -339,7 +339,7 @@ void finish(Run& run) {
     fmt::print("{:>4} {:>12.5f} {:>10.3f} {:>16}\n", row["step"].get<int64_t>(), row["recon_mse_per_pixel"].get<double>(),
                row["sharpness_ratio"].get<double>(),
                row.contains("posterior_variance") ? fmt::format("{:.3f}", row["posterior_variance"].get<double>()) : "n/a");
-  if (!report["proposition5"].is_null())
+  if (!report["proposition5"].is_null() && run.model->steps() > 1)
     fmt::print("Proposition 5 (posterior variance non-increasing in t): {}\n",
                report["proposition5"]["non_increasing"].get<bool>() ? "holds" : "violated");
   fmt::print("wrote {}: samples.png, reconstructions.png, steps.json, steps.png\n", run.dir->path().string());
@@ -431,6 +431,18 @@ int compare_main(const std::vector<std::string>& runs, std::string labels_csv, c
                             : "n/a (no density)",
                         row.contains("posterior_ess") ? fmt::format("{:.1f}", row["posterior_ess"].get<double>()) : "-");
     all[labels[i]] = reports[i];
+  }
+  md += "\n| run | training steps | training seconds | data sharpness | Prop. 5 (posterior variance non-increasing) |\n"
+        "|---|---|---|---|---|\n";
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const json& p5 = reports[i]["proposition5"];
+    md += fmt::format("| {} | {} | {:.0f} | {:.4f} | {} |\n", labels[i], reports[i]["train_steps"].get<int64_t>(),
+                      reports[i]["train_seconds"].get<double>(), reports[i]["data_sharpness"].get<double>(),
+                      p5.is_null()                        ? "n/a (no density)"
+                      : reports[i]["steps"].size() == 1 ? "n/a (one step)"
+                                   : p5["non_increasing"].get<bool>() ? "holds"
+                                   : p5["within_two_se"].get<bool>()  ? "violated, within 2 standard errors"
+                                                                      : "violated");
   }
   const std::string mdf = fs::path(out).replace_extension(".md").string();
   FILE* f = std::fopen(mdf.c_str(), "w");

@@ -91,7 +91,7 @@ void im2col(const T* x, int64_t m, const Geom& g, T* col) {
   prep_loop(m * g.C, taps * L, [&](int64_t b, int64_t e) {
     std::vector<T> buf(size_t(pd.Hp * pd.Wp));
     for (int64_t r = b; r < e; ++r) {
-      const int64_t n = r / g.C, c = r % g.C;
+      const int64_t c = r / m, n = r % m;  // (c, n) order: consecutive planes write adjacent runs of col
       fill_padded(x + (n * g.C + c) * g.HW(), g, pd, T(0), buf.data());
       for (int64_t ki = 0; ki < g.kh; ++ki)
         for (int64_t kj = 0; kj < g.kw; ++kj) {
