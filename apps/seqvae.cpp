@@ -246,11 +246,15 @@ json evaluate(Run& run) {
   const int64_t D = shape_numel(run.data.shape);
   // the reconstruction chain with z_t = mu_t(x) (infusion: its masks from a fixed seed), in batches
   std::vector<double> sq(size_t(m.steps()), 0.0);
+  std::vector<std::vector<Tensor>> recons(size_t(m.steps()));
   Generator gr(kEvalSeed);
   for (int64_t s = 0; s < ne; s += o.batch) {
     const Tensor xb = x.slice(0, s, std::min(ne, s + o.batch)).contiguous();
     std::vector<Tensor> chain = vae::reconstruction_chain(m, xb, gr, true);
-    for (size_t t = 0; t < chain.size(); ++t) sq[t] += gv::sum(gv::square(chain[t].to(DType::f64) - xb.to(DType::f64))).item();
+    for (size_t t = 0; t < chain.size(); ++t) {
+      sq[t] += gv::sum(gv::square(chain[t].to(DType::f64) - xb.to(DType::f64))).item();
+      recons[t].push_back(chain[t]);
+    }
   }
   // samples from the prior (infusion: from noise), as many as the evaluation images, in batches
   std::vector<std::vector<Tensor>> samples(size_t(m.steps()));
@@ -284,7 +288,8 @@ json evaluate(Run& run) {
              {"recon_mse_per_pixel", sq[size_t(t)] / double(ne * D)},
              {"recon_sq_error_per_image", sq[size_t(t)] / double(ne)},
              {"sample_sharpness", sharp},
-             {"sharpness_ratio", sharp / data_sharp}};
+             {"sharpness_ratio", sharp / data_sharp},
+             {"recon_sharpness_ratio", vae::laplacian_variance(gv::concat(recons[size_t(t)], 0)) / data_sharp}};
     if (!post.empty()) {
       row["posterior_variance"] = post[size_t(t)].variance;
       row["posterior_variance_se"] = post[size_t(t)].variance_se;
@@ -303,17 +308,20 @@ json evaluate(Run& run) {
 
 std::vector<Plot> step_plots(const std::vector<json>& runs, const std::vector<std::string>& labels) {
   Plot err{"test reconstruction error", "step t", "MSE per pixel", {}};
-  Plot sharp{"sample sharpness / data's", "step t", "Laplacian variance ratio", {}};
+  Plot sharp{"sharpness / data's", "step t", "Laplacian variance ratio", {}};
   Plot var{"posterior variance (Prop. 5)", "step t", "E sum_d Var q(x|z(0..t))", {}};
   for (size_t i = 0; i < runs.size(); ++i) {
-    Series e{labels[i], {}, {}, true}, s{labels[i], {}, {}, true}, v{labels[i], {}, {}, true};
+    Series e{labels[i], {}, {}, true}, s{labels[i] + ": samples", {}, {}, true}, v{labels[i], {}, {}, true};
+    Series rs{labels[i] + ": reconstructions", {}, {}, true};
     for (const json& row : runs[i].at("steps")) {
       const double t = row.at("step").get<double>();
       e.x.push_back(t), e.y.push_back(row.at("recon_mse_per_pixel").get<double>());
       s.x.push_back(t), s.y.push_back(row.at("sharpness_ratio").get<double>());
+      if (row.contains("recon_sharpness_ratio")) rs.x.push_back(t), rs.y.push_back(row.at("recon_sharpness_ratio").get<double>());
       if (row.contains("posterior_variance")) v.x.push_back(t), v.y.push_back(row.at("posterior_variance").get<double>());
     }
     err.series.push_back(e), sharp.series.push_back(s);
+    if (!rs.x.empty()) sharp.series.push_back(rs);
     if (!v.x.empty()) var.series.push_back(v);
   }
   std::vector<Plot> plots{err, sharp};
@@ -349,17 +357,26 @@ int train_main(SeqOptions& o, const std::vector<std::string>& given) {
   Run run;
   const bool resuming = !o.resume.empty();
   if (resuming) {
-    // a resumed run takes its configuration from the run; only these may be given again
+    // A resumed run takes its configuration from the run; only the length of training, the
+    // threads and the evaluation's settings may be given again. --epochs equal to the epochs done
+    // trains nothing and evaluates the run again.
+    const std::vector<std::string> allowed = {"resume", "epochs", "threads", "figure-samples", "eval-examples",
+                                              "posterior-examples", "posterior-points"};
     for (const std::string& f : given)
-      GV_CHECK(f == "resume" || f == "epochs" || f == "threads", ValueError,
+      GV_CHECK(std::find(allowed.begin(), allowed.end(), f) != allowed.end(), ValueError,
                "--{} cannot be changed on --resume (the run's config.json has it); allowed with --resume: --epochs, "
-               "--threads",
+               "--threads, --figure-samples, --eval-examples, --posterior-examples, --posterior-points",
                f);
     const SeqOptions user = o;
     from_json(read_json_file(RunDir::config_path_in(o.resume)), RunDir::config_path_in(o.resume), o);
     o.resume = user.resume;
-    if (std::find(given.begin(), given.end(), "epochs") != given.end()) o.epochs = user.epochs;
-    if (std::find(given.begin(), given.end(), "threads") != given.end()) o.threads = user.threads;
+    auto keep = [&](const char* flag, auto SeqOptions::*field) {
+      if (std::find(given.begin(), given.end(), flag) != given.end()) o.*field = user.*field;
+    };
+    keep("epochs", &SeqOptions::epochs), keep("threads", &SeqOptions::threads);
+    keep("figure-samples", &SeqOptions::figure_samples), keep("eval-examples", &SeqOptions::eval_examples);
+    keep("posterior-examples", &SeqOptions::posterior_examples);
+    keep("posterior-points", &SeqOptions::posterior_points);
   }
   run.o = o;
   const std::string path = resuming ? o.resume : o.out;
@@ -418,13 +435,14 @@ int compare_main(const std::vector<std::string>& runs, std::string labels_csv, c
   }
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   write_plots_png(out, step_plots(reports, labels), 3);
-  std::string md = "| run | step | recon MSE/pixel | sample sharpness / data | posterior variance (± se) | ESS |\n"
-                   "|---|---|---|---|---|---|\n";
+  std::string md = "| run | step | recon MSE/pixel | sample sharpness / data | reconstruction sharpness / data | "
+                   "posterior variance (± se) | ESS |\n|---|---|---|---|---|---|---|\n";
   json all = json::object();
   for (size_t i = 0; i < reports.size(); ++i) {
     for (const json& row : reports[i]["steps"])
-      md += fmt::format("| {} | {} | {:.5f} | {:.3f} | {} | {} |\n", labels[i], row["step"].get<int64_t>(),
+      md += fmt::format("| {} | {} | {:.5f} | {:.3f} | {:.3f} | {} | {} |\n", labels[i], row["step"].get<int64_t>(),
                         row["recon_mse_per_pixel"].get<double>(), row["sharpness_ratio"].get<double>(),
+                        row.value("recon_sharpness_ratio", 0.0),
                         row.contains("posterior_variance")
                             ? fmt::format("{:.3f} ± {:.3f}", row["posterior_variance"].get<double>(),
                                           row["posterior_variance_se"].get<double>())

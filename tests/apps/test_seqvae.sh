@@ -27,7 +27,7 @@ for m, T in (('sequential', 3), ('onestep', 1), ('infusion', 3)):
     r = json.load(open(f'{s}/{m}/steps.json'))
     assert len(r['steps']) == T, (m, r['steps'])
     for row in r['steps']:
-        for k in ('recon_mse_per_pixel', 'sample_sharpness', 'sharpness_ratio'):
+        for k in ('recon_mse_per_pixel', 'sample_sharpness', 'sharpness_ratio', 'recon_sharpness_ratio'):
             assert math.isfinite(row[k]) and row[k] >= 0, (m, k, row)
         assert ('posterior_variance' in row) == (m != 'infusion'), (m, row)
     assert (r['proposition5'] is None) == (m == 'infusion'), (m, r['proposition5'])
@@ -76,6 +76,13 @@ expect_refusal() {
 expect_refusal "--gate" train --gate soft --out "$scratch/x"
 expect_refusal "--image-size" train --image-size 48 --out "$scratch/x"
 expect_refusal "--latent cannot be changed on --resume" train --resume "$scratch/part" --latent 5
+# --resume at the epochs done trains nothing and evaluates again, here with more posterior points
+run_expect 0 "$seqvae" train --resume "$scratch/part" --epochs 2 --posterior-points 12
+python3 -c "
+import json
+r = json.load(open('$scratch/part/steps.json'))
+assert r['proposition5']['points'] == 12 and r['train_steps'] == 8, r['proposition5']
+print('ok: a finished run evaluated again')" || exit 1
 expect_refusal "exists and is not empty" train "${small[@]}" --out "$scratch/part"
 expect_refusal "no steps.json" compare "$scratch/x-none" --out "$scratch/y.png"
 [ ! -e "$scratch/x" ] || { echo "FAIL: a refused run left a folder"; exit 1; }
