@@ -306,13 +306,17 @@ json evaluate(Run& run) {
               {"train_seconds", run.elapsed()}};
 }
 
+// One plot per figure, one series per run in every plot (an empty one where a run has no such
+// figure), so that a run has the same colour in all of them.
 std::vector<Plot> step_plots(const std::vector<json>& runs, const std::vector<std::string>& labels) {
   Plot err{"test reconstruction error", "step t", "MSE per pixel", {}};
-  Plot sharp{"sharpness / data's", "step t", "Laplacian variance ratio", {}};
+  Plot sharp{"sample sharpness / data's", "step t", "Laplacian variance ratio", {}};
+  Plot rsharp{"reconstruction sharpness / data's", "step t", "Laplacian variance ratio", {}};
   Plot var{"posterior variance (Prop. 5)", "step t", "E sum_d Var q(x|z(0..t))", {}};
+  bool any_var = false;
   for (size_t i = 0; i < runs.size(); ++i) {
-    Series e{labels[i], {}, {}, true}, s{labels[i] + ": samples", {}, {}, true}, v{labels[i], {}, {}, true};
-    Series rs{labels[i] + ": reconstructions", {}, {}, true};
+    Series e{labels[i], {}, {}, true}, s{labels[i], {}, {}, true}, rs{labels[i], {}, {}, true},
+        v{labels[i], {}, {}, true};
     for (const json& row : runs[i].at("steps")) {
       const double t = row.at("step").get<double>();
       e.x.push_back(t), e.y.push_back(row.at("recon_mse_per_pixel").get<double>());
@@ -320,12 +324,12 @@ std::vector<Plot> step_plots(const std::vector<json>& runs, const std::vector<st
       if (row.contains("recon_sharpness_ratio")) rs.x.push_back(t), rs.y.push_back(row.at("recon_sharpness_ratio").get<double>());
       if (row.contains("posterior_variance")) v.x.push_back(t), v.y.push_back(row.at("posterior_variance").get<double>());
     }
-    err.series.push_back(e), sharp.series.push_back(s);
-    if (!rs.x.empty()) sharp.series.push_back(rs);
-    if (!v.x.empty()) var.series.push_back(v);
+    if (v.x.empty()) v.name += " (no density)";
+    any_var = any_var || !v.x.empty();
+    err.series.push_back(e), sharp.series.push_back(s), rsharp.series.push_back(rs), var.series.push_back(v);
   }
-  std::vector<Plot> plots{err, sharp};
-  if (!var.series.empty()) plots.push_back(var);
+  std::vector<Plot> plots{err, sharp, rsharp};
+  if (any_var) plots.push_back(var);
   return plots;
 }
 
@@ -341,7 +345,7 @@ void finish(Run& run) {
   json report = evaluate(run);
   report["config"] = to_json(run.o);
   write_json_file(run.dir->file("steps.json"), report);
-  write_plots_png(run.dir->file("steps.png"), step_plots({report}, {run.o.model}), 3);
+  write_plots_png(run.dir->file("steps.png"), step_plots({report}, {run.o.model}), 2);
   fmt::print("{:>4} {:>12} {:>10} {:>16}\n", "step", "recon MSE", "sharpness", "posterior var");
   for (const json& row : report["steps"])
     fmt::print("{:>4} {:>12.5f} {:>10.3f} {:>16}\n", row["step"].get<int64_t>(), row["recon_mse_per_pixel"].get<double>(),
@@ -434,7 +438,7 @@ int compare_main(const std::vector<std::string>& runs, std::string labels_csv, c
     if (labels.size() < runs.size() && labels.size() <= i) labels.push_back(reports.back().value("model", runs[i]));
   }
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
-  write_plots_png(out, step_plots(reports, labels), 3);
+  write_plots_png(out, step_plots(reports, labels), 2);
   std::string md = "| run | step | recon MSE/pixel | sample sharpness / data | reconstruction sharpness / data | "
                    "posterior variance (± se) | ESS |\n|---|---|---|---|---|---|---|\n";
   json all = json::object();
