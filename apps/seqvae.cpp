@@ -43,7 +43,7 @@ constexpr uint64_t kEvalSeed = 4242;  // the figures' and evaluations' draws: th
 
 struct SeqOptions {
   // data
-  std::string data = "mnist", data_dir;
+  std::string data = "mnist", data_dir, cache_dir;
   int64_t image_size = 32, limit = -1, test_limit = -1;
   bool grayscale = false;
   // model
@@ -69,6 +69,7 @@ struct SeqOptions {
 json to_json(const SeqOptions& o) {
   return json{{"data", o.data},
               {"data-dir", o.data_dir},
+              {"cache-dir", o.cache_dir},
               {"image-size", o.image_size},
               {"limit", o.limit},
               {"test-limit", o.test_limit},
@@ -109,7 +110,7 @@ void from_json(const json& j, const std::string& source, SeqOptions& o) {
       GV_THROW(IOError, "{}: the value of '{}' has the wrong type ({})", source, key, e.what());
     }
   };
-  get("data", o.data), get("data-dir", o.data_dir), get("image-size", o.image_size), get("limit", o.limit);
+  get("data", o.data), get("data-dir", o.data_dir), get("cache-dir", o.cache_dir), get("image-size", o.image_size), get("limit", o.limit);
   get("test-limit", o.test_limit), get("grayscale", o.grayscale), get("model", o.model), get("gate", o.gate);
   get("steps", o.steps), get("latent", o.latent), get("channels1", o.channels1), get("channels2", o.channels2);
   get("no-skips", o.no_skips), get("grad-through-prev", o.grad_through_prev), get("sigma", o.sigma);
@@ -123,7 +124,7 @@ void from_json(const json& j, const std::string& source, SeqOptions& o) {
 DataSpec data_spec(const SeqOptions& o) {
   DataSpec d;
   d.name = o.data, d.dir = o.data_dir, d.image_size = o.image_size, d.grayscale = o.grayscale;
-  d.limit = o.limit, d.test_limit = o.test_limit;
+  d.limit = o.limit, d.test_limit = o.test_limit, d.cache_dir = o.cache_dir;
   return d;
 }
 
@@ -490,6 +491,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Validator([](std::string& s) { return valid_data_name(s) ? "" : "unknown data set '" + s + "'; allowed: " + data_names_help(); }, "NAME"))
       ->capture_default_str()->group(gd);
   tr->add_option("--data-dir", o.data_dir, "where the data set is (default: its usual place)")->group(gd);
+  tr->add_option("--cache-dir", o.cache_dir, "cifar10: cache the decoded images in this folder (faster later loads)")
+      ->group(gd);
   tr->add_option("--image-size", o.image_size, "folder:PATH: images resized and cropped to this square size")
       ->check(CLI::IsMember({32, 64}))->capture_default_str()->group(gd);
   tr->add_flag("--grayscale", o.grayscale, "folder:PATH: one gray channel")->group(gd);

@@ -20,7 +20,7 @@ data=${DATA:-mnist} image_size=${IMAGE_SIZE:-32} epochs=${EPOCHS:-2} steps=${STE
 [ -f build/build.ninja ] || meson setup build --buildtype=release
 ninja -C build
 mkdir -p "$out"
-common=(--data "$data" --image-size "$image_size" --epochs "$epochs" --steps "$steps" --threads "$threads" --force)
+common=(--data "$data" --cache-dir "$out/cache" --image-size "$image_size" --epochs "$epochs" --steps "$steps" --threads "$threads" --force)
 run() {  # run NAME FLAGS...
   local name=$1; shift
   echo "== $name: log in $out/$name.log"
