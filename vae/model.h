@@ -78,13 +78,13 @@ inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaus
 // exceptions included. The estimators measure a model this way.
 class EvalScope {
  public:
-  explicit EvalScope(Model& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
+  explicit EvalScope(nn::Module& model) : model_(model), was_training_(model.is_training()) { model_.eval(); }
   ~EvalScope() { model_.train(was_training_); }
   EvalScope(const EvalScope&) = delete;
   EvalScope& operator=(const EvalScope&) = delete;
 
  private:
-  Model& model_;
+  nn::Module& model_;
   bool was_training_;
   ag::NoGradGuard no_grad_;
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "vae/model.h"
 
@@ -134,11 +135,19 @@ DType SequentialVAE::dtype() const {
 void SequentialVAE::set_data_statistics(const Tensor& images) {
   check_images("SequentialVAE::set_data_statistics", images, c_.data_shape);
   const DType dt = buffer("data_mean").dtype();
-  Tensor x = images.to(DType::f64);
-  Tensor m = gv::mean(x, {0});
-  Tensor sd = gv::sqrt(gv::mean(gv::square(x - m), {0}));
+  // per-pixel sums in float64, a block of images at a time (the whole set in float64 would be
+  // 8 bytes per value: 1.2 GB for CIFAR-10)
+  const int64_t N = images.size(0), block = 1024;
+  Tensor s1 = Tensor::zeros(c_.data_shape, DType::f64), s2 = Tensor::zeros(c_.data_shape, DType::f64);
+  for (int64_t b = 0; b < N; b += block) {
+    const Tensor x = images.slice(0, b, std::min(N, b + block)).to(DType::f64);
+    s1 = s1 + gv::sum(x, {0});
+    s2 = s2 + gv::sum(gv::square(x), {0});
+  }
+  const Tensor m = s1 / double(N);
+  const Tensor var = gv::clamp(s2 / double(N) - gv::square(m), 0, std::numeric_limits<double>::infinity());
   set_buffer("data_mean", m.to(dt));
-  set_buffer("data_std", sd.to(dt));
+  set_buffer("data_std", gv::sqrt(var).to(dt));
 }
 
 double SequentialVAE::alpha(int64_t t) const { return std::min(1.0, c_.alpha0 + double(t) * c_.alpha_step); }
@@ -207,27 +216,9 @@ SequentialTerms sequential_objective(SequentialVAE& m, const Tensor& x, const Li
 }
 
 // ---- sampling --------------------------------------------------------------------------------------
-namespace {
-
-// EvalScope for a SequentialVAE (model.h's is for a Model): evaluation mode and no graph.
-class SeqEvalScope {
- public:
-  explicit SeqEvalScope(nn::Module& m) : m_(m), was_(m.is_training()) { m_.eval(); }
-  ~SeqEvalScope() { m_.train(was_); }
-  SeqEvalScope(const SeqEvalScope&) = delete;
-  SeqEvalScope& operator=(const SeqEvalScope&) = delete;
-
- private:
-  nn::Module& m_;
-  bool was_;
-  ag::NoGradGuard no_grad_;
-};
-
-}  // namespace
-
 std::vector<Tensor> sample_chain(SequentialVAE& m, int64_t B, Generator& g) {
   GV_CHECK(B >= 1, ValueError, "sample_chain: the number of samples must be >= 1, got {}", B);
-  SeqEvalScope scope(m);
+  EvalScope scope(m);
   const DType dt = m.dtype();
   std::vector<Tensor> out;
   Var prev;
@@ -244,7 +235,7 @@ std::vector<Tensor> sample_chain(SequentialVAE& m, int64_t B, Generator& g) {
 
 std::vector<Tensor> reconstruction_chain(SequentialVAE& m, const Tensor& x, Generator& g, bool use_mean) {
   check_images("reconstruction_chain", x, m.config().data_shape);
-  SeqEvalScope scope(m);
+  EvalScope scope(m);
   const Tensor xd = in_dtype(x, m.dtype());
   std::vector<Tensor> out;
   Var prev;
@@ -270,7 +261,7 @@ std::vector<EncodedData> encode_steps(SequentialVAE& m, const Tensor& images, in
            "not computed here");
   check_images("encode_steps", images, m.config().data_shape);
   GV_CHECK(batch > 0, ValueError, "encode_steps: batch must be positive, got {}", batch);
-  SeqEvalScope scope(m);
+  EvalScope scope(m);
   const DType dt = m.dtype();
   std::vector<EncodedData> out;
   for (int64_t t = 0; t < m.steps(); ++t) {
