@@ -64,6 +64,14 @@ run_expect 0 "$seqvae" train --data "folder:$good/folder" --image-size 32 --batc
   --channels1 4 --channels2 4 --epochs 1 --eval-examples 2 --posterior-examples 2 --posterior-points 4 \
   --figure-samples 2 --threads 2 --out "$scratch/folder"
 [ -s "$scratch/folder/steps.json" ] || { echo "FAIL: the folder run wrote no steps.json"; exit 1; }
+run_expect 0 "$seqvae" train --data "folder:$good/folder" --image-size 64 --batch 2 --steps 2 --latent 2 \
+  --channels1 4 --channels2 4 --epochs 1 --eval-examples 2 --posterior-examples 2 --posterior-points 4 \
+  --figure-samples 2 --threads 2 --out "$scratch/folder64"
+python3 -c "
+import json
+c = json.load(open('$scratch/folder64/config.json'))
+assert c['data-shape'] == [3, 64, 64], c['data-shape']
+print('ok: a folder at 64x64')" || exit 1
 # refusals
 expect_refusal() {
   local want=$1; shift
