@@ -27,6 +27,9 @@ import make_corpus  # noqa: E402
 
 APPS = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else None
 TINY = ["--latent", "2", "--hidden", "8", "--hidden-layers", "1", "--batch", "10", "--threads", "1"]
+SEQ = ["--epochs", "1", "--batch", "10", "--steps", "2", "--latent", "2", "--channels1", "4", "--channels2", "4",
+       "--eval-examples", "4", "--posterior-examples", "4", "--posterior-points", "4", "--figure-samples", "2",
+       "--threads", "1"]
 GOOD_MNIST = HERE / "good" / "mnist"
 GOOD_FOLDER = HERE / "good" / "folder"
 
@@ -53,13 +56,17 @@ def command(program, d, run, new):
         "sample": [exe("sample"), run, "--data-dir", d, "--n", "4", "--steps", "2", "--keep", "1", "--nn-examples", "4",
                    "--threads", "1"],
         "fig2": [exe("fig2"), run, "--data-dir", d, "--grid", "2", "--examples", "10", "--threads", "1"],
+        "seqvae": [exe("seqvae"), "train", "--data", "mnist", "--data-dir", d, "--out", new] + SEQ,
+        "seqvae-folder": [exe("seqvae"), "train", "--data", f"folder:{d}", "--image-size", "32", "--out", new] + SEQ,
     }[program]
 
 
 # Virtual program lists of the manifest, by what the file is placed as.
-EXPAND = {"mnist-idx": ["train", "eval", "naive-bound", "mnist-mlp", "classifier"], "folder-image": ["train-folder"],
+EXPAND = {"mnist-idx": ["train", "eval", "naive-bound", "mnist-mlp", "classifier", "seqvae"],
+          "folder-image": ["train-folder", "seqvae-folder"],
           "checkpoint-file": ["eval", "sample", "fig2", "train-resume"]}
-CREATES = {"train", "train-cifar", "train-folder", "train-config", "naive-bound", "classifier"}
+CREATES = {"train", "train-cifar", "train-folder", "train-config", "naive-bound", "classifier", "seqvae",
+           "seqvae-folder"}
 
 
 def snapshot(*roots):
@@ -155,9 +162,9 @@ def main():
         make_corpus.checkpoints(base, tmp / "built")
         # the control: every program succeeds on the good inputs
         for program in ["train", "train-folder", "train-resume", "naive-bound", "mnist-mlp", "classifier", "eval", "sample",
-                        "fig2"]:
+                        "fig2", "seqvae", "seqvae-folder"]:
             box = Sandbox(tmp, base)
-            if program == "train-folder":
+            if program in ("train-folder", "seqvae-folder"):
                 box.data = str(GOOD_FOLDER)
             code, out, cmd = run_one(program, box)
             if code != 0:
