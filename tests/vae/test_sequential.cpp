@@ -61,8 +61,10 @@ TEST_CASE("gradient check through a 2-step sequential VAE and infusion (float64)
     std::string kind, gate;
     bool detach, skips;
   };
+  // every gate, both settings of detach and of the skip, and infusion, in three cases (gradient
+  // checks are the slow part of this suite under the sanitizers)
   for (const Case& cs : {Case{"sequential", "scalar", true, true}, Case{"sequential", "map", false, true},
-                         Case{"sequential", "scalar", false, false}, Case{"infusion", "map", true, true}}) {
+                         Case{"infusion", "scalar", true, false}}) {
     SequentialConfig c = tiny(cs.kind, cs.gate);
     c.detach_prev = cs.detach;
     c.skips = cs.skips;
@@ -248,7 +250,7 @@ TEST_CASE("Proposition 5 on linear-Gaussian encoders: the per-step posterior var
   }
   // closed form: precision 2x2, trace of its inverse
   const double exact[3] = {1.0 / 2 + 1.0, 1.0 / 2 + 1.0 / 5, 15.0 / 38};
-  std::vector<StepPosterior> est = step_posterior_variance(steps, x, 400, g);
+  std::vector<StepPosterior> est = step_posterior_variance(steps, x, 200, g);
   REQUIRE(est.size() == 3);
   for (int t = 0; t < 3; ++t) {
     INFO("step ", t, ": estimate ", est[t].variance, " +- ", est[t].variance_se, ", exact ", exact[t], ", ESS ",
