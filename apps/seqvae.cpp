@@ -12,6 +12,7 @@
 //   compare  several runs' steps.json side by side: one PNG of the per-step figures, a Markdown
 //            table and a JSON file.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -101,24 +102,34 @@ json to_json(const SeqOptions& o) {
               {"posterior-points", o.posterior_points}};
 }
 
-void from_json(const json& j, const std::string& source, SeqOptions& o) {
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(field);
-    } catch (const json::exception& e) {
-      GV_THROW(IOError, "{}: the value of '{}' has the wrong type ({})", source, key, e.what());
+// A run's config.json read back through the flags (add_train_flags below): each key is a flag,
+// each value passes that flag's check; the facts train_main adds are skipped. ValueError naming the
+// file and CLI11's message ("--steps: ...", or the unknown key) otherwise.
+void add_train_flags(CLI::App* tr, SeqOptions& o);
+SeqOptions stored_options(const std::string& file) {
+  const json j = read_json_file(file);
+  GV_CHECK(j.is_object(), ValueError, "{}: expected a JSON object of flags and values", file);
+  std::vector<std::string> args = {"genvae-seqvae train"};
+  for (const auto& [key, value] : j.items()) {
+    if (key == "data-shape" || key == "parameters" || key == "threads-used") continue;  // derived, not flags
+    if (value.is_boolean()) {
+      args.push_back("--" + key + "=" + (value.get<bool>() ? "true" : "false"));
+    } else {  // two arguments, so that an empty string stays a value
+      args.push_back("--" + key);
+      args.push_back(value.is_string() ? value.get<std::string>() : value.dump());
     }
-  };
-  get("data", o.data), get("data-dir", o.data_dir), get("cache-dir", o.cache_dir), get("image-size", o.image_size), get("limit", o.limit);
-  get("test-limit", o.test_limit), get("grayscale", o.grayscale), get("model", o.model), get("gate", o.gate);
-  get("steps", o.steps), get("latent", o.latent), get("channels1", o.channels1), get("channels2", o.channels2);
-  get("no-skips", o.no_skips), get("grad-through-prev", o.grad_through_prev), get("sigma", o.sigma);
-  get("alpha0", o.alpha0), get("alpha-step", o.alpha_step), get("regularizer", o.regularizer);
-  get("lambda", o.lambda), get("reg-param", o.reg_param), get("kl-warmup", o.kl_warmup), get("lr", o.lr);
-  get("epochs", o.epochs), get("batch", o.batch), get("threads", o.threads), get("seed", o.seed);
-  get("log-every", o.log_every), get("figure-samples", o.figure_samples), get("eval-examples", o.eval_examples);
-  get("posterior-examples", o.posterior_examples), get("posterior-points", o.posterior_points);
+  }
+  SeqOptions o;
+  CLI::App app;
+  add_train_flags(&app, o);
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(int(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    GV_THROW(ValueError, "{}: {}", file, e.what());
+  }
+  return o;
 }
 
 DataSpec data_spec(const SeqOptions& o) {
@@ -151,9 +162,11 @@ struct Run {
   std::shared_ptr<vae::Regularizer> r;
   nn::TrainState state;
   std::unique_ptr<RunDir> dir;
-  double elapsed_before = 0;
-  Progress clock{"", 1};
-  double elapsed() const { return elapsed_before + clock.seconds(); }
+  double elapsed_before = 0;  // seconds trained by earlier processes of this run
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  double elapsed() const {
+    return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
 };
 
 void build(Run& run) {
@@ -166,7 +179,6 @@ void build(Run& run) {
            o.data, shape_str(run.data.shape));
   Generator init = Generator::stream(o.seed, 0);
   run.model = std::make_unique<vae::SequentialVAE>(model_config(o, run.data.shape), init);
-  run.model->set_data_statistics(run.data.train.images);
   run.opt = std::make_unique<nn::Adam>(run.model->named_parameters(), o.lr);
   run.p = vae::gaussian_fixed(o.sigma);
   run.r = vae::make_regularizer(o.regularizer, o.reg_param);
@@ -250,10 +262,10 @@ json evaluate(Run& run) {
   std::vector<std::vector<Tensor>> recons(size_t(m.steps()));
   Generator gr(kEvalSeed);
   for (int64_t s = 0; s < ne; s += o.batch) {
-    const Tensor xb = x.slice(0, s, std::min(ne, s + o.batch)).contiguous();
+    const Tensor xb = x.slice(0, s, std::min(ne, s + o.batch)).contiguous(), xb64 = xb.to(DType::f64);
     std::vector<Tensor> chain = vae::reconstruction_chain(m, xb, gr, true);
     for (size_t t = 0; t < chain.size(); ++t) {
-      sq[t] += gv::sum(gv::square(chain[t].to(DType::f64) - xb.to(DType::f64))).item();
+      sq[t] += gv::sum(gv::square(chain[t].to(DType::f64) - xb64)).item();
       recons[t].push_back(chain[t]);
     }
   }
@@ -358,7 +370,7 @@ void finish(Run& run) {
   fmt::print("wrote {}: samples.png, reconstructions.png, steps.json, steps.png\n", run.dir->path().string());
 }
 
-int train_main(SeqOptions& o, const std::vector<std::string>& given) {
+int train_main(SeqOptions& o, const std::vector<std::string>& given, int argc, char** argv) {
   Run run;
   const bool resuming = !o.resume.empty();
   if (resuming) {
@@ -369,19 +381,14 @@ int train_main(SeqOptions& o, const std::vector<std::string>& given) {
                                               "posterior-examples", "posterior-points"};
     for (const std::string& f : given)
       GV_CHECK(std::find(allowed.begin(), allowed.end(), f) != allowed.end(), ValueError,
-               "--{} cannot be changed on --resume (the run's config.json has it); allowed with --resume: --epochs, "
-               "--threads, --figure-samples, --eval-examples, --posterior-examples, --posterior-points",
-               f);
-    const SeqOptions user = o;
-    from_json(read_json_file(RunDir::config_path_in(o.resume)), RunDir::config_path_in(o.resume), o);
-    o.resume = user.resume;
-    auto keep = [&](const char* flag, auto SeqOptions::*field) {
-      if (std::find(given.begin(), given.end(), flag) != given.end()) o.*field = user.*field;
-    };
-    keep("epochs", &SeqOptions::epochs), keep("threads", &SeqOptions::threads);
-    keep("figure-samples", &SeqOptions::figure_samples), keep("eval-examples", &SeqOptions::eval_examples);
-    keep("posterior-examples", &SeqOptions::posterior_examples);
-    keep("posterior-points", &SeqOptions::posterior_points);
+               "--{} cannot be changed on --resume (the run's config.json has it); allowed with --resume: --{}", f,
+               fmt::join(allowed.begin() + 1, allowed.end(), ", --"));
+    const std::string resume = o.resume;
+    o = stored_options(RunDir::config_path_in(resume));
+    CLI::App again;  // the flags given now (checked above) replace the stored ones
+    add_train_flags(&again, o);
+    again.parse(argc - 1, argv + 1);  // without the program's name: "train" stands in for it
+    o.resume = resume;
   }
   run.o = o;
   const std::string path = resuming ? o.resume : o.out;
@@ -391,6 +398,7 @@ int train_main(SeqOptions& o, const std::vector<std::string>& given) {
            "--resume {}: no checkpoint there yet; start over with --force", path);
   const int threads = set_threads(o.threads);
   build(run);
+  if (!resuming) run.model->set_data_statistics(run.data.train.images);  // a checkpoint holds them
   if (resuming) {
     nn::load_checkpoint(RunDir::checkpoint_path_in(path), *run.model, run.opt.get(), run.state);
     run.loader->seek(run.state.epoch, std::min(run.loader->size(), run.state.batch_in_epoch * o.batch));
@@ -478,14 +486,9 @@ int compare_main(const std::vector<std::string>& runs, std::string labels_csv, c
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"genvae-seqvae: the sequential VAE of section 3.2 (Fig. 4, Proposition 5) against a one-step VAE of "
-               "the same code size and infusion training"};
-  app.require_subcommand(1);
-  SeqOptions o;
-  CLI::App* tr = app.add_subcommand("train", "train one run and write its figures");
+// Every flag of `genvae-seqvae train`, bound to o's fields. Also how a stored config.json is read
+// back (stored_options), so that its values pass the same checks.
+void add_train_flags(CLI::App* tr, SeqOptions& o) {
   const std::string gd = "data", gm = "model", gt = "training", gr = "run";
   tr->add_option("--data", o.data, "data set: " + data_names_help())
       ->check(CLI::Validator([](std::string& s) { return valid_data_name(s) ? "" : "unknown data set '" + s + "'; allowed: " + data_names_help(); }, "NAME"))
@@ -538,6 +541,17 @@ int main(int argc, char** argv) {
       ->check(int_range(1))->capture_default_str()->group(gr);
   tr->add_option("--posterior-points", o.posterior_points, "latent points z(0..t) it is averaged over")
       ->check(int_range(2, 100000))->capture_default_str()->group(gr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"genvae-seqvae: the sequential VAE of section 3.2 (Fig. 4, Proposition 5) against a one-step VAE of "
+               "the same code size and infusion training"};
+  app.require_subcommand(1);
+  SeqOptions o;
+  CLI::App* tr = app.add_subcommand("train", "train one run and write its figures");
+  add_train_flags(tr, o);
 
   std::vector<std::string> runs;
   std::string labels, out = "seqvae-compare.png";
@@ -555,7 +569,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> given;
       for (const CLI::Option* op : tr->get_options())
         if (op->count() > 0 && !op->get_lnames().empty()) given.push_back(op->get_lnames()[0]);
-      return train_main(o, given);
+      return train_main(o, given, argc, argv);
     }
     return compare_main(runs, labels, out);
   } catch (const NonFiniteError& e) {

@@ -49,6 +49,11 @@ int64_t Module::parameter_count() const {
   return n;
 }
 
+DType Module::dtype() const {
+  auto ps = parameters();
+  return ps.empty() ? DType::f32 : ps.front().dtype();
+}
+
 // ---- state of the whole tree ------------------------------------------------------------------
 void Module::train(bool on) {
   training_ = on;

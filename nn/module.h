@@ -27,6 +27,7 @@ class Module {
   std::vector<ag::Var> parameters() const;
   std::vector<NamedTensor> named_buffers() const;
   int64_t parameter_count() const;  // number of scalar parameters
+  DType dtype() const;              // the first parameter's dtype (after any to()); f32 without any
 
   // Training mode (the default) or evaluation mode, for this module and all below it.
   void train(bool on = true);

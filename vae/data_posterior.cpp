@@ -31,15 +31,21 @@ void check_latents(const char* op, const Tensor& z, int64_t latent, const char* 
 
 EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
                         const std::function<void(int64_t, int64_t)>& progress) {
+  return encode_data(
+      model, [&](const ag::Var& x) { return model.encode(x); }, model.data_shape(), images, batch, progress);
+}
+
+EncodedData encode_data(nn::Module& owner, const GaussianEncoder& encode, const Shape& data_shape,
+                        const Tensor& images, int64_t batch, const std::function<void(int64_t, int64_t)>& progress) {
   check_images("encode_data", images);
   GV_CHECK(batch > 0, ValueError, "encode_data: batch must be positive, got {}", batch);
-  const Shape& want = model.data_shape();
+  const Shape& want = data_shape;
   const Shape got(images.shape().begin() + 1, images.shape().end());
   GV_CHECK(got == want, ShapeError, "encode_data: images {} do not match the model's data shape (N, {}...) = {}",
            shape_str(images.shape()), shape_str(want), shape_str(want));
-  EvalScope scope(model);
-  auto params = model.parameters();
-  const DType dtype = params.empty() ? DType::f32 : params.front().dtype();
+  EvalScope scope(owner);
+  auto params = owner.parameters();
+  const DType dtype = owner.dtype();
   const Device device = params.empty() ? Device::cpu() : params.front().data().device();
   const int64_t n = images.size(0);
   std::vector<Tensor> mus, logvars;
@@ -48,7 +54,7 @@ EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
     Tensor x = images.slice(0, s, e);
     if (!(x.device() == device)) x = x.to(device);
     if (x.dtype() != dtype) x = x.to(dtype);
-    auto [mu, logvar] = model.encode(ag::Var(x));  // (B, Z) each
+    auto [mu, logvar] = encode(ag::Var(x));  // (B, Z) each
     mus.push_back(to_cpu_f64(mu.data()));
     logvars.push_back(to_cpu_f64(logvar.data()));
     // a posterior that is not finite would make every figure built on it garbage

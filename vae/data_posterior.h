@@ -44,6 +44,12 @@ struct EncodedData {
 // is not the model's data shape; ValueError for no images or batch < 1.
 EncodedData encode_data(Model& model, const Tensor& images, int64_t batch,
                         const std::function<void(int64_t, int64_t)>& progress = {});
+// The same for any Gaussian encoder x -> (mu, logvar) of images of data_shape, run with owner
+// (the module it belongs to: its dtype, device and evaluation mode); the sequential VAE's steps.
+using GaussianEncoder = std::function<std::pair<ag::Var, ag::Var>(const ag::Var&)>;
+EncodedData encode_data(nn::Module& owner, const GaussianEncoder& encode, const Shape& data_shape,
+                        const Tensor& images, int64_t batch,
+                        const std::function<void(int64_t, int64_t)>& progress = {});
 
 // q(x|z_k) over the data set at K latent points, summarized.
 struct DataPosterior {

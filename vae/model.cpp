@@ -123,10 +123,6 @@ FactorizedDecoder& VAE::factorized() {
   return *f;
 }
 
-DType Model::dtype() const {
-  auto ps = parameters();
-  return ps.empty() ? DType::f32 : ps.front().dtype();
-}
 
 std::pair<Var, Var> VAE::encode(const Var& x) {
   const Shape& ds = cfg_.data_shape;

@@ -45,7 +45,6 @@ class Model : public nn::Module {
  public:
   virtual int64_t latent() const = 0;
   virtual const Shape& data_shape() const = 0;  // (C, H, W)
-  DType dtype() const;                           // the dtype of the parameters (after any to())
   // x (B, C, H, W) -> mu, logvar (B, Z)
   virtual std::pair<ag::Var, ag::Var> encode(const ag::Var& x) = 0;
   virtual Decoder& decoder() = 0;

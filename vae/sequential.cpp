@@ -127,11 +127,6 @@ SequentialStep& SequentialVAE::step(int64_t t) {
   return *steps_[size_t(t)];
 }
 
-DType SequentialVAE::dtype() const {
-  auto ps = parameters();
-  return ps.empty() ? DType::f32 : ps.front().dtype();
-}
-
 void SequentialVAE::set_data_statistics(const Tensor& images) {
   check_images("SequentialVAE::set_data_statistics", images, c_.data_shape);
   const DType dt = buffer("data_mean").dtype();
@@ -259,25 +254,14 @@ std::vector<EncodedData> encode_steps(SequentialVAE& m, const Tensor& images, in
   GV_CHECK(!m.infusion(), ValueError,
            "encode_steps: infusion training has no encoder; its q(z_t|x) is the infusion process, whose density is "
            "not computed here");
-  check_images("encode_steps", images, m.config().data_shape);
-  GV_CHECK(batch > 0, ValueError, "encode_steps: batch must be positive, got {}", batch);
-  EvalScope scope(m);
-  const DType dt = m.dtype();
   std::vector<EncodedData> out;
   for (int64_t t = 0; t < m.steps(); ++t) {
-    std::vector<Tensor> mus, lvs;
-    for (int64_t s = 0; s < images.size(0); s += batch) {
-      const int64_t e = std::min(images.size(0), s + batch);
-      auto [mu, lv] = m.step(t).encode(Var(in_dtype(images.slice(0, s, e), dt)));
-      mus.push_back(mu.data().to(DType::f64));
-      lvs.push_back(lv.data().to(DType::f64));
+    try {
+      out.push_back(encode_data(
+          m, [&](const Var& x) { return m.step(t).encode(x); }, m.config().data_shape, images, batch));
+    } catch (const NonFiniteError& e) {
+      GV_THROW(NonFiniteError, "step {}: {}", t, e.what());
     }
-    EncodedData d{gv::concat(mus, 0).contiguous(), gv::concat(lvs, 0).contiguous()};
-    for (const Tensor& v : {d.mu, d.logvar})
-      if (const auto bad = first_non_finite(v))
-        GV_THROW(NonFiniteError, "encode_steps: step {}'s posterior q(z|x) of image {} is not finite ({})", t,
-                 bad->index / v.size(1), bad->value);
-    out.push_back(std::move(d));
   }
   return out;
 }
@@ -304,17 +288,12 @@ std::vector<StepPosterior> step_posterior_variance(const std::vector<EncodedData
   Tensor u = uniform({K}, g, 0, 1, DType::f64).contiguous();
   std::vector<int64_t> idx(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) idx[size_t(k)] = std::min(N - 1, int64_t(u.data<double>()[k] * double(N)));
+  const Tensor rows = Tensor::from_vector(idx, {K, 1});
   std::vector<Tensor> draws;
   for (const auto& s : steps) {
-    const int64_t Z = s.mu.size(1);
-    Tensor mu = Tensor::empty({K, Z}, DType::f64), sd = Tensor::empty({K, Z}, DType::f64);
-    const Tensor smu = s.mu.contiguous(), slv = s.logvar.contiguous();
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t j = 0; j < Z; ++j) {
-        mu.data<double>()[k * Z + j] = smu.data<double>()[idx[size_t(k)] * Z + j];
-        sd.data<double>()[k * Z + j] = std::exp(0.5 * slv.data<double>()[idx[size_t(k)] * Z + j]);
-      }
-    draws.push_back(mu + sd * normal({K, Z}, g, 0, 1, DType::f64));
+    const Tensor ix = rows.expand({K, s.mu.size(1)});  // row i_k of every column
+    const Tensor mu = gv::gather(s.mu, 0, ix), sd = gv::exp(gv::gather(s.logvar, 0, ix) * 0.5);
+    draws.push_back(mu + sd * normal(mu.shape(), g, 0, 1, DType::f64));
   }
   std::vector<StepPosterior> out;
   for (int64_t t = 0; t < int64_t(steps.size()); ++t) {

@@ -94,7 +94,6 @@ class SequentialVAE : public nn::Module {
   int64_t steps() const { return c_.steps; }
   bool infusion() const { return c_.kind == "infusion"; }
   SequentialStep& step(int64_t t);
-  DType dtype() const;
   // Infusion's starting noise: the per-pixel mean and standard deviation of the training images.
   void set_data_statistics(const Tensor& images);  // (N, C, H, W)
   double alpha(int64_t t) const;                    // infusion's alpha_t

@@ -53,7 +53,6 @@ void prep_loop(int64_t n, int64_t cost, F&& f) {
 // a loop the AVX-512 and AVX2 paths turn into vector gathers.
 struct Padded {
   int64_t Hp, Wp;
-  std::vector<int32_t> tab;  // (Ho*Wo) offsets of the tap (0, 0) in the padded plane
 };
 Padded padded_geometry(const Geom& g) {
   const Conv2dParams& p = g.p;
@@ -62,11 +61,15 @@ Padded padded_geometry(const Geom& g) {
   pd.Wp = std::max<int64_t>((g.Wo - 1) * p.stride_w + (g.kw - 1) * p.dil_w + 1, p.pad_w + g.W);
   GV_CHECK(pd.Hp * pd.Wp < (int64_t(1) << 31), ShapeError, "conv2d: a padded plane of {}x{} is too large", pd.Hp,
            pd.Wp);
-  pd.tab.resize(size_t(g.L()));
+  return pd;
+}
+// im2col's gather table: (Ho*Wo) offsets of the tap (0, 0) in the padded plane
+std::vector<int32_t> gather_table(const Geom& g, const Padded& pd) {
+  std::vector<int32_t> tab(size_t(g.L()));
   for (int64_t oh = 0; oh < g.Ho; ++oh)
     for (int64_t ow = 0; ow < g.Wo; ++ow)
-      pd.tab[size_t(oh * g.Wo + ow)] = int32_t(oh * p.stride_h * pd.Wp + ow * p.stride_w);
-  return pd;
+      tab[size_t(oh * g.Wo + ow)] = int32_t(oh * g.p.stride_h * pd.Wp + ow * g.p.stride_w);
+  return tab;
 }
 
 // plane (H, W) -> buf (Hp, Wp): the values at (pad_h, pad_w), `border` around them.
@@ -86,7 +89,8 @@ template <class T>
 void im2col(const T* x, int64_t m, const Geom& g, T* col) {
   const int64_t L = g.L(), taps = g.kh * g.kw;
   const Padded pd = padded_geometry(g);
-  const int32_t* tab = pd.tab.data();
+  const std::vector<int32_t> table = gather_table(g, pd);
+  const int32_t* tab = table.data();
   const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
   prep_loop(m * g.C, taps * L, [&](int64_t b, int64_t e) {
     std::vector<T> buf(size_t(pd.Hp * pd.Wp));

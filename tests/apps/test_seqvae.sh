@@ -91,6 +91,18 @@ import json
 r = json.load(open('$scratch/part/steps.json'))
 assert r['proposition5']['points'] == 12 and r['train_steps'] == 8, r['proposition5']
 print('ok: a finished run evaluated again')" || exit 1
+# a stored configuration passes the flags' checks again: a bad value and an unknown key are refused
+cp -r "$scratch/part" "$scratch/edited"
+python3 -c "
+import json, sys
+p = sys.argv[1] + '/config.json'
+c = json.load(open(p)); c['steps'] = 0; json.dump(c, open(p, 'w'))" "$scratch/edited"
+expect_refusal "--steps" train --resume "$scratch/edited" --epochs 3
+python3 -c "
+import json, sys
+p = sys.argv[1] + '/config.json'
+c = json.load(open(p)); c['steps'] = 3; c['colour'] = 'red'; json.dump(c, open(p, 'w'))" "$scratch/edited"
+expect_refusal "colour" train --resume "$scratch/edited" --epochs 3
 expect_refusal "exists and is not empty" train "${small[@]}" --out "$scratch/part"
 expect_refusal "no steps.json" compare "$scratch/x-none" --out "$scratch/y.png"
 [ ! -e "$scratch/x" ] || { echo "FAIL: a refused run left a folder"; exit 1; }
