@@ -4,7 +4,8 @@
 # debug build under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, CPU only).
 # GENVAE_SANITIZE=0 skips the sanitizer pass. The release build also runs the engine, autograd and
 # vae suites on every other kernel path the CPU supports (GENVAE_ISA; meson suite 'isa'; the
-# sanitizer pass leaves that suite out, and the genvae-bench smoke test, suite 'bench'). Then
+# sanitizer pass leaves that suite out, the genvae-bench smoke test, suite 'bench', and the
+# 256^3-colour enumeration, suite 'enumeration'). Then
 # fuzzes the file readers with libFuzzer (scripts/fuzz.sh: build-fuzz/, clang, GENVAE_FUZZ_SECONDS
 # per reader, default 30; the three fuzz-* tests count in the summary); GENVAE_FUZZ=0 skips that.
 # Ends with the line "N passed, N failed, N skipped".
@@ -34,7 +35,7 @@ run_suite build --buildtype=release
 if [ "${GENVAE_SANITIZE:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan --buildtype=debug -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -- \
-    --no-suite isa --no-suite bench
+    --no-suite isa --no-suite bench --no-suite enumeration
 fi
 if [ "${GENVAE_FUZZ:-1}" != 0 ]; then
   bash scripts/fuzz.sh "${GENVAE_FUZZ_SECONDS:-30}" || status=1

@@ -35,7 +35,7 @@ class Decoder : public nn::Module {
 
 class FactorizedDecoder : public Decoder {
  public:
-  // net: z (B, latent) -> params (B, k*C, H, W), k = p->params_per_channel(). Its layers are this
+  // net: z (B, latent) -> params (B, p->param_planes(C), H, W). Its layers are this
   // module's children "0", "1", ..., so checkpoints name them "decoder.0.weight" as before.
   FactorizedDecoder(std::shared_ptr<nn::Sequential> net, std::shared_ptr<Likelihood> p, int64_t latent);
   std::string name() const override { return "factorized " + p_->name(); }

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <type_traits>
+#include <vector>
 
 namespace gv::vae {
 namespace {
@@ -217,16 +219,48 @@ class Categorical256 final : public Likelihood {
 };
 
 // ---- discretized logistic mixture (PixelCNN++, Salimans et al. 2017) ----------------------------
-// x in [-1, 1] on the 8-bit grid -1 + 2j/255, each value owning the bin [x - 1/255, x + 1/255].
-// params = K mixture logits, K means, K log scales per channel, read as (B, 3K, C, ...); channels
-// are independent given params (no channel-autoregressive coefficients, unlike PixelCNN++'s RGB
-// variant). With sigma the logistic CDF, s_k = exp(max(log s_k, -7)):
-//   p(x) = sum_k pi_k [sigma((x + 1/255 - mu_k) / s_k) - sigma((x - 1/255 - mu_k) / s_k)]
-// except the edge bins, which take the tails: x = -1 uses sigma((-1 + 1/255 - mu_k) / s_k) and
-// x = 1 uses 1 - sigma((1 - 1/255 - mu_k) / s_k). Where a bin's probability is below a threshold
-// (float32 cancels catastrophically there) it is taken as the density at the bin's centre times
-// the bin width 2/255. The threshold is PixelCNN++'s 1e-5 in float32; float64 keeps the exact
-// difference down to 1e-10, so its probabilities sum to 1 within about that.
+// log P(bin of x) of one logistic component, element-wise: x5 on the 8-bit grid -1 + 2j/255 (each
+// value owns [x - 1/255, x + 1/255]), mu and the raw log scale broadcastable to it. With sigma the
+// logistic CDF and s = exp(max(log s, -7)):
+//   P = sigma((x + 1/255 - mu) / s) - sigma((x - 1/255 - mu) / s)
+// except the edge bins, which take the tails: x = -1 uses sigma((-1 + 1/255 - mu) / s) and x = 1
+// uses 1 - sigma((1 - 1/255 - mu) / s), both in log space (t - softplus(t), -softplus(t)), exact far
+// into the tails. Where a bin's probability is below a threshold (float32 cancels catastrophically
+// there) it is taken as the density at the bin's centre times the bin width 2/255. The threshold is
+// PixelCNN++'s 1e-5 in float32; float64 keeps the exact difference down to 1e-10, so its
+// probabilities sum to 1 within about that.
+Var log_logistic_bin(const Tensor& x5, const Var& mu, const Var& raw_log_s) {
+  const double half_bin = 1.0 / 255, tiny = mu.dtype() == DType::f32 ? 1e-5 : 1e-10;
+  Var log_s = ag::clamp(raw_log_s, -7, kInf);
+  Var inv_s = ag::exp(-log_s);
+  Var mid = inv_s * (Var(x5) - mu);    // (x - mu) / s at the bin's centre
+  Var upper = mid + inv_s * half_bin;  // ... at its upper edge
+  Var lower = mid - inv_s * half_bin;  // ... at its lower edge
+  Var log_cdf_upper = upper - ag::softplus(upper);  // the bin of x = -1
+  Var log_sf_lower = -ag::softplus(lower);          // the bin of x = 1
+  Var bin = ag::sigmoid(upper) - ag::sigmoid(lower);
+  Var log_bin = ag::log(ag::clamp(bin, 1e-12, 1));
+  // log density of the logistic at the centre, plus log of the bin width 2/255
+  Var log_mid = mid - log_s - 2 * ag::softplus(mid) + std::log(2 * half_bin);
+  Tensor interior_ok = gt(bin.data(), tiny);
+  return ag::where(lt(x5, -0.999), log_cdf_upper,
+                   ag::where(gt(x5, 0.999), log_sf_lower, ag::where(interior_ok, log_bin, log_mid)));
+}
+
+// A logistic draw mu + s log(u / (1 - u)) (s from the raw log scale, clamped at -7), clamped to
+// [-1, 1] and rounded to the nearest grid value -1 + 2j/255: exactly the bins of log_logistic_bin,
+// edge bins taking the tails.
+Tensor draw_logistic_bin(const Tensor& mu, const Tensor& raw_log_s, Generator& g) {
+  Tensor u = uniform(mu.shape(), g, 0, 1, mu.dtype(), mu.device());
+  Tensor y = clamp(mu + exp(clamp(raw_log_s, -7, kInf)) * (log(u) - log1p(neg(u))), -1, 1);
+  // j = floor(127.5 (y + 1) + 1/2), non-negative, so truncation floors
+  Tensor j = (y + 1.0) * 127.5 + 0.5;
+  return j.to(DType::i64).to(mu.dtype()) / 127.5 - 1.0;
+}
+
+// Channels independent given params, each its own mixture: params = K mixture logits, K means, K
+// log scales per channel, read as (B, 3K, C, ...);
+//   p(x_c) = sum_k pi_kc P_bin(x_c | mu_kc, s_kc)   (log_logistic_bin above).
 class LogisticMixture final : public Likelihood {
  public:
   explicit LogisticMixture(int64_t components) : K_(components) {}
@@ -236,43 +270,19 @@ class LogisticMixture final : public Likelihood {
   Var log_prob(const Tensor& x, const Var& params) const override {
     check_fit(name(), x, params.shape(), 3 * K_);
     check_range(name(), x, -1 - 1.0 / 255, 1 + 1.0 / 255, "[-1, 1] (values -1 + 2j/255 of 8-bit j)");
-    const double half_bin = 1.0 / 255, tiny = params.dtype() == DType::f32 ? 1e-5 : 1e-10;
     Var p5 = ag::reshape(params, planes_shape(params.shape(), 3 * K_));  // (B, 3K, C, ...)
     auto parts = ag::split(p5, {K_, K_, K_}, 1);                         // (B, K, C, ...) each
-    Var log_pi = ag::log_softmax(parts[0], 1), mu = parts[1];
-    Var log_s = ag::clamp(parts[2], -7, kInf);
-    Var inv_s = ag::exp(-log_s);
-
-    Tensor x5 = like_params(x, params).unsqueeze(1);  // (B, 1, C, ...)
-    Var mid = inv_s * (Var(x5) - mu);                 // (x - mu) / s at the bin's centre
-    Var upper = mid + inv_s * half_bin;               // ... at its upper edge
-    Var lower = mid - inv_s * half_bin;               // ... at its lower edge
-    // log sigma(t) = t - softplus(t); log(1 - sigma(t)) = -softplus(t)
-    Var log_cdf_upper = upper - ag::softplus(upper);  // the bin of x = -1
-    Var log_sf_lower = -ag::softplus(lower);          // the bin of x = 1
-    Var bin = ag::sigmoid(upper) - ag::sigmoid(lower);
-    Var log_bin = ag::log(ag::clamp(bin, 1e-12, 1));
-    // log density of the logistic at the centre, plus log of the bin width 2/255
-    Var log_mid = mid - log_s - 2 * ag::softplus(mid) + std::log(2 * half_bin);
-
-    Tensor interior_ok = gt(bin.data(), tiny);
-    Var log_p = ag::where(lt(x5, -0.999), log_cdf_upper,
-                          ag::where(gt(x5, 0.999), log_sf_lower, ag::where(interior_ok, log_bin, log_mid)));
-    return per_example(ag::logsumexp(log_p + log_pi, {1}, true));  // log sum_k pi_k p_k(x)
+    const Tensor x5 = like_params(x, params).unsqueeze(1);               // (B, 1, C, ...)
+    Var log_p = log_logistic_bin(x5, parts[1], parts[2]);
+    return per_example(ag::logsumexp(log_p + ag::log_softmax(parts[0], 1), {1}, true));  // log sum_k pi_k p_k(x)
   }
 
-  // Component k by Gumbel-max, then a logistic draw mu_k + s_k log(u / (1 - u)), clamped to
-  // [-1, 1] and rounded to the 8-bit grid (which is exactly how the edge bins take the tails).
+  // Component k by Gumbel-max, then draw_logistic_bin of that component.
   Tensor sample(const Tensor& params, Generator& g) const override {
     Shape ds = data_shape(name(), "sample", params.shape(), 3 * K_);
     auto parts = split(params.reshape(planes_shape(params.shape(), 3 * K_)), {K_, K_, K_}, 1);
     Tensor k = argmax(parts[0] + gumbel(parts[0].shape(), g, params), 1, true);  // (B, 1, C, ...)
-    Tensor mu = gather(parts[1], 1, k), log_s = clamp(gather(parts[2], 1, k), -7, kInf);
-    Tensor u = uniform(mu.shape(), g, 0, 1, params.dtype(), params.device());
-    Tensor y = clamp(mu + exp(log_s) * (log(u) - log1p(neg(u))), -1, 1);
-    // nearest grid value -1 + 2j/255, j = floor(127.5 (y + 1) + 1/2) (non-negative: truncation floors)
-    Tensor j = (y + 1.0) * 127.5 + 0.5;
-    return (j.to(DType::i64).to(params.dtype()) / 127.5 - 1.0).reshape(ds);
+    return draw_logistic_bin(gather(parts[1], 1, k), gather(parts[2], 1, k), g).reshape(ds);
   }
   // sum_k pi_k mu_k, clamped to [-1, 1]
   Tensor mean(const Tensor& params) const override {
@@ -282,6 +292,123 @@ class LogisticMixture final : public Likelihood {
   }
 
  private:
+  int64_t K_;
+};
+
+// ---- the RGB-coupled mixture of PixelCNN++ --------------------------------------------------------
+// One mixture over the whole pixel: component k has a weight pi_k and, per channel c, a mean mu_kc,
+// a log scale and coefficients a_kcc' (c' < c, squashed by tanh into (-1, 1)) that shift the mean of
+// channel c linearly by the values of the channels before it, in R, G, B order:
+//   p(x) = sum_k pi_k prod_c P_bin(x_c | mu_kc + sum_{c' < c} tanh(a_kcc') x_c', s_kc)
+// Each factor is a distribution over x_c given the earlier channels, so p sums to 1 over the 256^C
+// colours, and channel c depends only on channels c' < c (tests/vae/test_likelihood.cpp enumerates
+// both). Layout: params (B, P, ...) with P = K (1 + 2C + C(C-1)/2), planes
+//   [K logits | K*C means, plane K + k*C + c | K*C log scales | K*C(C-1)/2 coefficients, a_kcc' at
+//   plane K + 2KC + k*C(C-1)/2 + c(c-1)/2 + c'].
+class LogisticMixtureRGB final : public Likelihood {
+ public:
+  explicit LogisticMixtureRGB(int64_t components) : K_(components) {}
+  std::string name() const override { return "logistic-mixture-rgb"; }
+  int64_t params_per_channel() const override { return 0; }  // coupled: see param_planes
+  int64_t param_planes(int64_t channels) const override { return K_ * (1 + 2 * channels + pairs(channels)); }
+
+  Var log_prob(const Tensor& x, const Var& params) const override {
+    GV_CHECK(x.dim() >= 2, ShapeError, "{} log_prob: data x of shape {} needs a batch axis and a channel axis", name(),
+             shape_str(x.shape()));
+    Shape want = x.shape();
+    want[1] = param_planes(x.size(1));
+    GV_CHECK(params.shape() == want, ShapeError,
+             "{} log_prob: data x of shape {} and params of shape {} do not fit: params must be {} (K = {} components, "
+             "K (1 + 2C + C(C-1)/2) planes for C channels)",
+             name(), shape_str(x.shape()), shape_str(params.shape()), shape_str(want), K_);
+    check_range(name(), x, -1 - 1.0 / 255, 1 + 1.0 / 255, "[-1, 1] (values -1 + 2j/255 of 8-bit j)");
+    const int64_t C = x.size(1);
+    Parts<Var> p = parts(params, C);
+    const Tensor x5 = like_params(x, params).unsqueeze(1);  // (B, 1, C, ...)
+    // the coupled means, channel by channel: (B, K, C, ...)
+    std::vector<Var> means;
+    for (int64_t c = 0; c < C; ++c) {
+      Var m = ag::select(p.mu, 2, c);
+      for (int64_t c2 = 0; c2 < c; ++c2)
+        m = m + ag::tanh(ag::select(p.coef, 2, pair(c, c2))) * Var(x5.select(2, c2));
+      means.push_back(ag::unsqueeze(m, 2));
+    }
+    Var log_p = ag::sum(log_logistic_bin(x5, ag::concat(means, 2), p.log_s), {2});  // (B, K, ...)
+    return per_example(ag::logsumexp(log_p + ag::log_softmax(p.logits, 1), {1}));
+  }
+
+  // Component k by Gumbel-max, then the channels in order, each a draw_logistic_bin whose mean is
+  // shifted by the already drawn (grid-rounded) earlier channels: the distribution log_prob scores.
+  Tensor sample(const Tensor& params, Generator& g) const override {
+    const int64_t C = channels_of(params, "sample");
+    Parts<Tensor> p = parts(params, C);
+    Tensor k = argmax(p.logits + gumbel(p.logits.shape(), g, params), 1, true);  // (B, 1, ...)
+    Tensor k3 = k.unsqueeze(2);                                                   // (B, 1, 1, ...)
+    auto pick = [&](const Tensor& t) {  // (B, K, n, ...) -> component k's (B, n, ...)
+      Shape s = t.shape();
+      s[1] = 1;
+      return gather(t, 1, k3.expand(s).contiguous()).squeeze(1);
+    };
+    const Tensor mu = pick(p.mu), log_s = pick(p.log_s), coef = C > 1 ? tanh(pick(p.coef)) : Tensor();
+    std::vector<Tensor> xs;
+    for (int64_t c = 0; c < C; ++c) {
+      Tensor m = mu.select(1, c);
+      for (int64_t c2 = 0; c2 < c; ++c2) m = m + coef.select(1, pair(c, c2)) * xs[size_t(c2)];
+      xs.push_back(draw_logistic_bin(m, log_s.select(1, c).contiguous(), g));
+    }
+    for (Tensor& t : xs) t = t.unsqueeze(1);
+    return concat(xs, 1);
+  }
+  // The mean of the continuous mixture (no rounding, no tails), clamped to [-1, 1]: per component
+  // E[x_c] = mu_kc + sum_{c' < c} tanh(a_kcc') E[x_c'] (the coupling is linear), weighted by pi_k.
+  Tensor mean(const Tensor& params) const override {
+    const int64_t C = channels_of(params, "mean");
+    Parts<Tensor> p = parts(params, C);
+    std::vector<Tensor> m;  // (B, K, ...) each
+    for (int64_t c = 0; c < C; ++c) {
+      Tensor mc = p.mu.select(2, c);
+      for (int64_t c2 = 0; c2 < c; ++c2) mc = mc + tanh(p.coef.select(2, pair(c, c2))) * m[size_t(c2)];
+      m.push_back(mc);
+    }
+    const Tensor pi = softmax(p.logits, 1);
+    std::vector<Tensor> out;
+    for (const Tensor& mc : m) out.push_back(clamp(sum(pi * mc, {1}), -1, 1).unsqueeze(1));
+    return concat(out, 1);
+  }
+
+ private:
+  static int64_t pairs(int64_t C) { return C * (C - 1) / 2; }
+  static int64_t pair(int64_t c, int64_t c2) { return c * (c - 1) / 2 + c2; }
+  template <class T>
+  struct Parts {
+    T logits, mu, log_s, coef;  // (B, K, ...), (B, K, C, ...) twice, (B, K, C(C-1)/2, ...) (undefined for C = 1)
+  };
+  template <class T>
+  Parts<T> parts(const T& params, int64_t C) const {
+    const int64_t nc = pairs(C);
+    std::vector<int64_t> sizes = {K_, K_ * C, K_ * C};
+    if (nc > 0) sizes.push_back(K_ * nc);
+    std::vector<T> s;
+    if constexpr (std::is_same_v<T, Var>) s = ag::split(params, sizes, 1);
+    else s = split(params, sizes, 1);
+    auto planes = [&](const T& t, int64_t n) {
+      Shape sh = t.shape();
+      sh[1] = n;
+      sh.insert(sh.begin() + 1, K_);
+      if constexpr (std::is_same_v<T, Var>) return ag::reshape(t, sh);
+      else return t.reshape(sh);
+    };
+    return {s[0], planes(s[1], C), planes(s[2], C), nc > 0 ? planes(s[3], nc) : T()};
+  }
+  // C from params (B, K (1 + 2C + C(C-1)/2), ...); ShapeError when no C fits
+  int64_t channels_of(const Tensor& params, const char* op) const {
+    GV_CHECK(params.dim() >= 2, ShapeError, "{} {}: params of shape {} need a batch and a plane axis", name(), op,
+             shape_str(params.shape()));
+    for (int64_t C = 1; param_planes(C) <= params.size(1); ++C)
+      if (param_planes(C) == params.size(1)) return C;
+    GV_THROW(ShapeError, "{} {}: params of shape {} have {} planes; K = {} components need K (1 + 2C + C(C-1)/2) for C "
+             "channels ({} for RGB)", name(), op, shape_str(params.shape()), params.size(1), K_, param_planes(3));
+  }
   int64_t K_;
 };
 
@@ -308,15 +435,22 @@ std::shared_ptr<Likelihood> discretized_logistic_mixture(int64_t components) {
   return std::make_shared<LogisticMixture>(components);
 }
 
+std::shared_ptr<Likelihood> discretized_logistic_mixture_rgb(int64_t components) {
+  GV_CHECK(components >= 1, ValueError, "discretized_logistic_mixture_rgb: needs at least 1 component, got {}",
+           components);
+  return std::make_shared<LogisticMixtureRGB>(components);
+}
+
 std::shared_ptr<Likelihood> make_likelihood(const std::string& name, double sigma, int64_t components) {
   if (name == "bernoulli") return bernoulli();
   if (name == "gaussian") return gaussian_fixed(sigma);
   if (name == "gaussian-learned") return gaussian_learned();
   if (name == "categorical256") return categorical256();
   if (name == "logistic-mixture") return discretized_logistic_mixture(components);
+  if (name == "logistic-mixture-rgb") return discretized_logistic_mixture_rgb(components);
   GV_THROW(ValueError,
            "make_likelihood: unknown likelihood '{}'; allowed: bernoulli, gaussian, gaussian-learned, "
-           "categorical256, logistic-mixture",
+           "categorical256, logistic-mixture, logistic-mixture-rgb",
            name);
 }
 

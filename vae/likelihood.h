@@ -17,7 +17,9 @@ class Likelihood {
  public:
   virtual ~Likelihood() = default;
   virtual std::string name() const = 0;
-  virtual int64_t params_per_channel() const = 0;  // k above
+  virtual int64_t params_per_channel() const = 0;  // k above (0: the family couples the channels)
+  // The planes of params for data of C channels: k*C, or the coupled family's own count.
+  virtual int64_t param_planes(int64_t channels) const { return params_per_channel() * channels; }
   // log p(x | params) per example: x (B, ...) data, params (B, k*C, ...) -> (B)
   virtual ag::Var log_prob(const Tensor& x, const ag::Var& params) const = 0;
   // A draw x ~ p(x | params): (B, C, ...)
@@ -46,8 +48,13 @@ std::shared_ptr<Likelihood> categorical256();
 //   sample: component by Gumbel-max, logistic draw clamped to [-1, 1] and rounded to the grid;
 //   mean = clamp(sum_k pi_k mu_k, -1, 1)
 std::shared_ptr<Likelihood> discretized_logistic_mixture(int64_t components = 5);
+// The same bins with PixelCNN++'s RGB coupling: one mixture over the whole pixel, and the mean of
+// channel c shifted by tanh(a_kcc') x_c' for every earlier channel c' (R -> G -> B); params_per_channel
+// is 0 and param_planes(C) = K (1 + 2C + C(C-1)/2), 10K for RGB. Layout in likelihood.cpp.
+std::shared_ptr<Likelihood> discretized_logistic_mixture_rgb(int64_t components = 10);
 
-// By name: "bernoulli", "gaussian" (fixed, sigma), "gaussian-learned", "categorical256", "logistic-mixture"
+// By name: "bernoulli", "gaussian" (fixed, sigma), "gaussian-learned", "categorical256", "logistic-mixture",
+// "logistic-mixture-rgb"
 // (each family's name() is its name here); an unknown name is a ValueError listing these
 std::shared_ptr<Likelihood> make_likelihood(const std::string& name, double sigma = 1.0, int64_t components = 5);
 

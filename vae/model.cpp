@@ -47,7 +47,7 @@ void check_config(const ModelConfig& c) {
 // The decoder's output shape per example: (k*C, H, W) (or (k*D) for vector data).
 Shape params_shape(const ModelConfig& c, const Likelihood& p) {
   Shape s = c.data_shape;
-  s[0] *= p.params_per_channel();
+  s[0] = p.param_planes(s[0]);
   return s;
 }
 

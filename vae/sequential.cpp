@@ -173,9 +173,11 @@ double kl_warmup_weight(int64_t step, double scale) {
 SequentialTerms sequential_objective(SequentialVAE& m, const Tensor& x, const Likelihood& p, const Regularizer& r,
                                      double weight, Generator& g) {
   check_images("sequential_objective", x, m.config().data_shape);
-  GV_CHECK(p.params_per_channel() == 1, ValueError,
-           "sequential_objective: the steps output one value per channel (the mean); the family {} needs {}",
-           p.name(), p.params_per_channel());
+  const int64_t C = m.config().data_shape[0];
+  GV_CHECK(p.param_planes(C) == C, ValueError,
+           "sequential_objective: the steps output one value per channel (the mean); the family {} needs {} planes "
+           "for {} channels",
+           p.name(), p.param_planes(C), C);
   const DType dt = m.dtype();
   const Tensor xd = in_dtype(x, dt);
   const bool detach = m.config().detach_prev;

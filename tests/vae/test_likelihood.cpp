@@ -10,6 +10,8 @@
 #include "tests/test_util.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -306,6 +308,151 @@ TEST_CASE("logistic-mixture: edge bins take the tails, far bins fall back to the
   CHECK(lp1(0.2, 0.2 + 1.5 / 255, -6) != lp1(0.2, 0.2 + 1.5 / 255, -7));
 }
 
+// ---- the RGB-coupled mixture ---------------------------------------------------------------------------
+// One pixel's params for K components of the coupled family: (1, 10K, 1, 1), planes [logits | means
+// (k*3 + c) | log scales | coefficients (k*3 + pair)], pair 0 = (G, R), 1 = (B, R), 2 = (B, G).
+struct RGBParams {
+  std::vector<double> logit, mu, log_s, coef;  // K, 3K, 3K, 3K
+  Tensor tensor() const {
+    std::vector<double> v = logit;
+    for (const auto* part : {&mu, &log_s, &coef}) v.insert(v.end(), part->begin(), part->end());
+    return Tensor::from_vector(v, {1, (int64_t)v.size(), 1, 1});
+  }
+};
+RGBParams random_rgb(int64_t K, uint64_t seed, double ls_lo = -3.5, double ls_hi = -1) {
+  auto vec = [](const Tensor& t) { return t.to_vector<double>(); };
+  return {vec(rand64({K}, -1.5, 1.5, seed)), vec(rand64({3 * K}, -0.9, 0.9, seed + 1)),
+          vec(rand64({3 * K}, ls_lo, ls_hi, seed + 2)), vec(rand64({3 * K}, -2, 2, seed + 3))};
+}
+double grid(int64_t j) { return -1 + 2 * j / 255.0; }
+// p(r, g, b) for every (g, b) at one red value r: exp(log_prob) of a batch of 65536 colours.
+std::vector<double> probs_at_red(const Likelihood& p, const Tensor& one, int64_t r) {
+  ag::NoGradGuard no_grad;
+  std::vector<double> x(3 * 65536);
+  for (int64_t i = 0; i < 65536; ++i) x[3 * i] = grid(r), x[3 * i + 1] = grid(i / 256), x[3 * i + 2] = grid(i % 256);
+  std::vector<double> lp = values(p.log_prob(Tensor::from_vector(x, {65536, 3, 1, 1}), Var(repeat_batch(one, 65536))));
+  for (double& v : lp) {
+    REQUIRE(std::isfinite(v));
+    v = std::exp(v);
+  }
+  return lp;
+}
+
+// 2 x 256 calls of log_prob on 65536 colours (about 20 s): skipped in the ordinary runs of test_vae
+// (and so in the ISA and sanitizer passes); meson's test 'vae-enumeration' runs it in the release build.
+TEST_CASE("logistic-mixture-rgb: one pixel's probabilities sum to 1 over all 256^3 colours (float64)" * doctest::skip()) {
+  auto p = discretized_logistic_mixture_rgb(2);
+  for (int set = 0; set < 2; ++set) {
+    CAPTURE(set);
+    // the second set has scales down to the -7 clamp (mass in few bins, the mid-bin fallback used)
+    RGBParams prm = set == 1 ? random_rgb(2, 100 + 10 * set, -9, -4) : random_rgb(2, 100 + 10 * set);
+    const Tensor one = prm.tensor();
+    double total = 0;
+    for (int64_t r = 0; r < 256; ++r)
+      for (double v : probs_at_red(*p, one, r)) total += v;
+    // float64 keeps exact bin differences down to 1e-10 per channel factor (fallback below), and
+    // the sum runs over 16.7M terms: 1e-8 is far inside what a wrong coupling or bin would cost
+    CHECK(std::fabs(total - 1) < 1e-8);
+  }
+}
+
+TEST_CASE("logistic-mixture-rgb: R does not depend on G or B, nor G on B (the R -> G -> B order)") {
+  auto p = discretized_logistic_mixture_rgb(2);
+  RGBParams a = random_rgb(2, 200);
+  RGBParams b = a;  // G's and B's means, scales and coefficients changed; R's and the weights kept
+  for (int64_t k = 0; k < 2; ++k) {
+    for (int64_t c : {1, 2}) b.mu[k * 3 + c] += 0.3, b.log_s[k * 3 + c] -= 0.5;
+    for (int64_t q : {0, 1, 2}) b.coef[k * 3 + q] = -b.coef[k * 3 + q] + 0.2;
+  }
+  RGBParams c = a;  // only B's changed
+  for (int64_t k = 0; k < 2; ++k) c.mu[k * 3 + 2] -= 0.4, c.coef[k * 3 + 1] += 1, c.coef[k * 3 + 2] -= 1;
+  for (int64_t r : {0, 37, 128, 255}) {
+    CAPTURE(r);
+    std::vector<double> pa = probs_at_red(*p, a.tensor(), r), pb = probs_at_red(*p, b.tensor(), r),
+                        pc = probs_at_red(*p, c.tensor(), r);
+    // the marginal of R, summed over all (G, B), is the plain mixture of the R factors
+    double ma = 0, mb = 0, z = 0, direct = 0;
+    for (int64_t i = 0; i < 65536; ++i) ma += pa[i], mb += pb[i];
+    for (int64_t k = 0; k < 2; ++k) z += std::exp(a.logit[k]);
+    for (int64_t k = 0; k < 2; ++k) direct += std::exp(a.logit[k]) / z * logistic_bin(grid(r), a.mu[k * 3], a.log_s[k * 3]);
+    CHECK(ma == doctest::Approx(direct).epsilon(1e-9));
+    CHECK(mb == doctest::Approx(ma).epsilon(1e-9));
+    // the marginal of (R, G), summed over B, does not see B's parameters
+    for (int64_t g : {0, 90, 200, 255}) {
+      double sa = 0, sc = 0;
+      for (int64_t bl = 0; bl < 256; ++bl) sa += pa[g * 256 + bl], sc += pc[g * 256 + bl];
+      CAPTURE(g);
+      CHECK(sc == doctest::Approx(sa).epsilon(1e-9));
+    }
+    // while the joint does (the test can fail)
+    CHECK(std::fabs(pc[90 * 256 + 100] - pa[90 * 256 + 100]) > 1e-3 * pa[90 * 256 + 100]);
+  }
+}
+
+TEST_CASE("logistic-mixture-rgb: log_prob equals a direct computation of the coupled mixture, edge colours included") {
+  const int64_t K = 2;
+  auto p = discretized_logistic_mixture_rgb(K);
+  std::vector<std::array<int64_t, 3>> colours = {{0, 255, 17}, {255, 0, 255}, {128, 64, 200}, {3, 3, 3}};
+  std::vector<Tensor> xs, ps;
+  std::vector<RGBParams> prms;
+  for (size_t i = 0; i < colours.size(); ++i) {
+    prms.push_back(random_rgb(K, 300 + 10 * i));
+    ps.push_back(prms.back().tensor());
+    std::vector<double> x = {grid(colours[i][0]), grid(colours[i][1]), grid(colours[i][2])};
+    xs.push_back(Tensor::from_vector(x, {1, 3, 1, 1}));
+  }
+  std::vector<double> got = values(p->log_prob(concat(xs, 0), Var(concat(ps, 0))));
+  for (size_t i = 0; i < colours.size(); ++i) {
+    const RGBParams& q = prms[i];
+    const double r = grid(colours[i][0]), g = grid(colours[i][1]), b = grid(colours[i][2]);
+    double z = 0, prob = 0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(q.logit[k]);
+    for (int64_t k = 0; k < K; ++k) {
+      const double mg = q.mu[k * 3 + 1] + std::tanh(q.coef[k * 3 + 0]) * r;
+      const double mb = q.mu[k * 3 + 2] + std::tanh(q.coef[k * 3 + 1]) * r + std::tanh(q.coef[k * 3 + 2]) * g;
+      prob += std::exp(q.logit[k]) / z * logistic_bin(r, q.mu[k * 3], q.log_s[k * 3]) *
+              logistic_bin(g, mg, q.log_s[k * 3 + 1]) * logistic_bin(b, mb, q.log_s[k * 3 + 2]);
+    }
+    CAPTURE(i);
+    CHECK(got[i] == doctest::Approx(std::log(prob)).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("logistic-mixture-rgb: sample frequencies of whole colours match exp(log_prob)") {
+  // narrow components (scales near one bin) so that the mass sits in a few dozen colours
+  auto p = discretized_logistic_mixture_rgb(2);
+  RGBParams q = random_rgb(2, 400, -5.5, -5);
+  const Tensor one = q.tensor();
+  const int64_t n = 40000;
+  Generator gen(401);
+  std::vector<double> draws = p->sample(repeat_batch(one, n), gen).to_vector<double>();
+  std::map<std::array<int64_t, 3>, int64_t> count;
+  for (int64_t i = 0; i < n; ++i) {
+    std::array<int64_t, 3> c{};
+    for (int64_t ch = 0; ch < 3; ++ch) {
+      const double v = draws[3 * i + ch], j = std::round((v + 1) * 127.5);
+      REQUIRE(std::fabs(grid((int64_t)j) - v) < 1e-12);  // on the 8-bit grid
+      c[ch] = (int64_t)j;
+    }
+    ++count[c];
+  }
+  std::vector<double> x;
+  for (const auto& [c, k] : count)
+    for (int64_t ch = 0; ch < 3; ++ch) x.push_back(grid(c[ch]));
+  const int64_t m = (int64_t)count.size();
+  std::vector<double> lp = values(p->log_prob(Tensor::from_vector(x, {m, 3, 1, 1}), Var(repeat_batch(one, m))));
+  double covered = 0;
+  int64_t i = 0;
+  for (const auto& [c, k] : count) {
+    const double q1 = std::exp(lp[i++]), f = double(k) / n;
+    covered += q1;
+    INFO("colour " << c[0] << "," << c[1] << "," << c[2] << ": frequency " << f << ", probability " << q1);
+    CHECK(std::fabs(f - q1) < 5 * std::sqrt(q1 * (1 - q1) / n) + 5.0 / n);
+  }
+  CHECK(covered > 0.99);  // the colours drawn hold nearly all the mass: nothing likely is never drawn
+  CHECK(m < 2000);
+}
+
 // ---- gradients --------------------------------------------------------------------------------------
 void check_gradient(const Likelihood& p, const Tensor& x, const Tensor& params) {
   auto r = ag::gradcheck([&](const std::vector<Var>& in) { return p.log_prob(x, in[0]); },
@@ -334,6 +481,15 @@ TEST_CASE("likelihoods: float64 gradient checks of log_prob with respect to para
                        rand64({2, K * 2, 2, 1}, -3, -0.5, 30)},
                       1);
   check_gradient(*discretized_logistic_mixture(K), Tensor::from_vector(xpm, s), mix);
+  // coupled: (2, 3, 2, 1) colours (edges included) and 10K planes of params, scales above the clamp
+  std::vector<int64_t> jr = rand_levels(12, 31);
+  std::vector<double> xr(12);
+  for (int i = 0; i < 12; ++i) xr[i] = -1 + 2 * jr[i] / 255.0;
+  xr[0] = -1, xr[11] = 1;
+  Tensor rgb = concat({rand64({2, K, 2, 1}, -1, 1, 32), rand64({2, 3 * K, 2, 1}, -0.8, 0.8, 33),
+                       rand64({2, 3 * K, 2, 1}, -3, -0.5, 34), rand64({2, 3 * K, 2, 1}, -1.5, 1.5, 35)},
+                      1);
+  check_gradient(*discretized_logistic_mixture_rgb(K), Tensor::from_vector(xr, {2, 3, 2, 1}), rgb);
 }
 
 // ---- samples and means ------------------------------------------------------------------------------
@@ -495,6 +651,12 @@ TEST_CASE("likelihoods: mismatched shapes, out-of-range data and unknown names r
   CHECK(contains(e, "logistic-mixture"));
   CHECK(contains(e, "[-1, 1]"));
 
+  e = error_message([&] { discretized_logistic_mixture_rgb(2)->log_prob(Tensor::zeros({1, 3, 2, 2}, DType::f64), Var(Tensor::zeros({1, 18, 2, 2}, DType::f64))); });
+  CHECK(contains(e, "logistic-mixture-rgb"));
+  CHECK(contains(e, "[1, 20, 2, 2]"));  // what it should be
+  e = error_message([&] { discretized_logistic_mixture_rgb(2)->sample(Tensor::zeros({1, 19, 1, 1}), g); });
+  CHECK(contains(e, "19 planes"));
+
   e = error_message([] { make_likelihood("poisson"); });
   CHECK(contains(e, "poisson"));
   for (const char* name : {"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture"})
@@ -509,7 +671,10 @@ TEST_CASE("make_likelihood: each name gives the family of that name and its para
   CHECK(make_likelihood("gaussian-learned")->params_per_channel() == 2);
   CHECK(make_likelihood("categorical256")->params_per_channel() == 256);
   CHECK(make_likelihood("logistic-mixture", 1.0, 4)->params_per_channel() == 12);
-  for (const char* name : {"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture"})
+  CHECK(make_likelihood("logistic-mixture-rgb", 1.0, 4)->param_planes(3) == 40);
+  CHECK(make_likelihood("logistic-mixture", 1.0, 4)->param_planes(3) == 36);
+  for (const char* name : {"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture",
+                           "logistic-mixture-rgb"})
     CHECK(make_likelihood(name)->name() == name);
   // sigma reaches the fixed Gaussian: log N(0; 0, sigma^2) = -log(sigma sqrt(2 pi))
   Var lp = make_likelihood("gaussian", 0.3)->log_prob(Tensor::zeros({1, 1}, DType::f64), Var(Tensor::zeros({1, 1}, DType::f64)));
