@@ -4,7 +4,7 @@
 #pragma once
 
 #define GV_DIFFERENTIABLE_OPS(X)                                                                  \
-  X(neg) X(exp) X(log) X(log1p) X(sqrt) X(square) X(abs) X(tanh) X(sigmoid) X(softplus) X(relu)  \
+  X(neg) X(exp) X(log) X(log1p) X(sqrt) X(square) X(abs) X(tanh) X(sigmoid) X(softplus) X(relu) X(elu)  \
   X(leaky_relu) X(clamp)                                                                          \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(where)                               \
   X(sum) X(mean) X(max) X(logsumexp) X(softmax) X(log_softmax)                                    \

@@ -28,6 +28,7 @@ Var tanh(const Var& x) { return unary_op(UnaryOp::tanh, x); }
 Var sigmoid(const Var& x) { return unary_op(UnaryOp::sigmoid, x); }
 Var softplus(const Var& x) { return unary_op(UnaryOp::softplus, x); }
 Var relu(const Var& x) { return unary_op(UnaryOp::relu, x); }
+Var elu(const Var& x) { return unary_op(UnaryOp::elu, x); }
 Var leaky_relu(const Var& x, double slope) { return unary_op(UnaryOp::leaky_relu, x, slope); }
 Var clamp(const Var& x, double lo, double hi) {
   GV_CHECK(lo <= hi, ValueError, "clamp: lower bound {} is above upper bound {}", lo, hi);

@@ -20,6 +20,7 @@ Var tanh(const Var& x);
 Var sigmoid(const Var& x);
 Var softplus(const Var& x);
 Var relu(const Var& x);
+Var elu(const Var& x);  // x for x > 0, e^x - 1 below
 Var leaky_relu(const Var& x, double slope);
 Var clamp(const Var& x, double lo, double hi);
 

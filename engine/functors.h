@@ -26,7 +26,8 @@ namespace gv {
   X(tanh, TanhF)                       \
   X(sigmoid, SigmoidF)                 \
   X(softplus, SoftplusF)               \
-  X(relu, ReluF)
+  X(relu, ReluF)                       \
+  X(elu, EluF)
 
 // All unary ops: those plus the ones that take parameters.
 #define GV_UNARY_OPS(X)                \
@@ -124,6 +125,12 @@ struct SoftplusF {  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
 struct ReluF {  // kink at 0: derivative 0 there
   template <class T> GV_HD static T f(T x, T, T) { return x > T(0) ? x : T(0); }
   template <class T> GV_HD static T df(T x, T, T, T) { return fn::select(x > T(0), T(1), T(0)); }
+};
+struct EluF {  // x for x > 0, e^x - 1 below (PixelCNN++'s concat-ELU); e^min(x, 0) never overflows
+  template <class T> GV_HD static T f(T x, T, T) {
+    return fn::select(x > T(0), x, fn::exp(fn::select(x > T(0), T(0), x)) - T(1));
+  }
+  template <class T> GV_HD static T df(T x, T y, T, T) { return fn::select(x > T(0), T(1), y + T(1)); }
 };
 struct LeakyReluF {  // a = negative slope
   template <class T> GV_HD static T f(T x, T a, T) { return fn::select(x > T(0), x, a * x); }

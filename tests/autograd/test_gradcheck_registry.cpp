@@ -58,6 +58,7 @@ std::vector<OpCase> build() {
   add("tanh", "3x4", {in({3, 4}, -2, 2)}, [](const V& x) { return ag::tanh(x[0]); });
   add("sigmoid", "3x4", {in({3, 4}, -4, 4)}, [](const V& x) { return ag::sigmoid(x[0]); });
   add("softplus", "3x4", {in({3, 4}, -4, 4)}, [](const V& x) { return ag::softplus(x[0]); });
+  add("elu", "3x4", {in({3, 4}, -3, 3)}, [](const V& x) { return ag::elu(x[0]); });
   add("relu", "away from 0", {kinked({3, 4})}, [](const V& x) { return ag::relu(x[0]); });
   add("leaky_relu", "slope 0.1", {kinked({3, 4})}, [](const V& x) { return ag::leaky_relu(x[0], 0.1); });
   add("clamp", "[-0.5, 0.5]", {in({4, 5}, -1, 1)}, [](const V& x) { return ag::clamp(x[0], -0.5, 0.5); });

@@ -69,6 +69,8 @@ std::vector<UnaryCase> unary_cases() {
        [](const Tensor& t) { return softplus(t); }},
       {"relu", UnaryOp::relu, 0, 0, -3, 3, [](double x) { return x > 0 ? x : 0.0; },
        [](const Tensor& t) { return relu(t); }},
+      {"elu", UnaryOp::elu, 0, 0, -6, 3, [](double x) { return x > 0 ? x : std::expm1(x); },
+       [](const Tensor& t) { return elu(t); }},
       {"leaky_relu", UnaryOp::leaky_relu, slope, 0, -3, 3, [=](double x) { return x > 0 ? x : slope * x; },
        [=](const Tensor& t) { return leaky_relu(t, slope); }},
       {"clamp", UnaryOp::clamp, clo, chi, -2, 2, [=](double x) { return x < clo ? clo : (x > chi ? chi : x); },
