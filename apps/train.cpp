@@ -388,6 +388,9 @@ json log_information(Run& run, int64_t epoch) {
            {"mi_examples", mi.m},
            {"kl", e.kl},
            {"nll_per_pixel", -e.reconstruction / double(shape_numel(run.data.shape))}};
+  // a discrete family's NLL in bits per dimension (the unit of CIFAR-10 likelihoods)
+  if (run.model->decoder().likelihood().discrete())
+    row["nll_bits_per_dim"] = -e.reconstruction / (double(shape_numel(run.data.shape)) * std::log(2.0));
   run.dir->append_information(row);
   run.information = row;
   return row;
@@ -399,12 +402,11 @@ void end_of_epoch(Run& run, int64_t epoch) {
   run.epoch_window = Window{};
   Generator g(kEvalSeed);
   vae::ElboEstimate t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
-  run.dir->append_test(json{{"epoch", epoch + 1},
-                            {"step", run.state.step},
-                            {"test_elbo", t.elbo},
-                            {"test_reconstruction", t.reconstruction},
-                            {"test_kl", t.kl},
-                            {"time", run.elapsed()}});
+  json test{{"epoch", epoch + 1},  {"step", run.state.step}, {"test_elbo", t.elbo},
+            {"test_reconstruction", t.reconstruction}, {"test_kl", t.kl}, {"time", run.elapsed()}};
+  if (run.model->decoder().likelihood().discrete())  // -ELBO in bits per dimension: a bound on the NLL
+    test["test_elbo_bits_per_dim"] = -t.elbo / (double(shape_numel(run.data.shape)) * std::log(2.0));
+  run.dir->append_test(test);
   // the line of this step, unless --mi-every has logged it already
   const json info = !run.information.empty() && run.information["step"] == run.state.step ? run.information
                                                                                           : log_information(run, epoch);

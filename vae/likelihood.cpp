@@ -90,6 +90,7 @@ Tensor gumbel(const Shape& shape, Generator& g, const Tensor& like) {
 class Bernoulli final : public Likelihood {
  public:
   std::string name() const override { return "bernoulli"; }
+  bool discrete() const override { return true; }
   int64_t params_per_channel() const override { return 1; }
 
   Var log_prob(const Tensor& x, const Var& logits) const override {
@@ -176,6 +177,7 @@ constexpr int64_t kLevels = 256;
 class Categorical256 final : public Likelihood {
  public:
   std::string name() const override { return "categorical256"; }
+  bool discrete() const override { return true; }
   int64_t params_per_channel() const override { return kLevels; }
 
   Var log_prob(const Tensor& x, const Var& params) const override {
@@ -265,6 +267,7 @@ class LogisticMixture final : public Likelihood {
  public:
   explicit LogisticMixture(int64_t components) : K_(components) {}
   std::string name() const override { return "logistic-mixture"; }
+  bool discrete() const override { return true; }
   int64_t params_per_channel() const override { return 3 * K_; }
 
   Var log_prob(const Tensor& x, const Var& params) const override {
@@ -309,6 +312,7 @@ class LogisticMixtureRGB final : public Likelihood {
  public:
   explicit LogisticMixtureRGB(int64_t components) : K_(components) {}
   std::string name() const override { return "logistic-mixture-rgb"; }
+  bool discrete() const override { return true; }
   int64_t params_per_channel() const override { return 0; }  // coupled: see param_planes
   int64_t param_planes(int64_t channels) const override { return K_ * (1 + 2 * channels + pairs(channels)); }
 

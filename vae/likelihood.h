@@ -20,6 +20,9 @@ class Likelihood {
   virtual int64_t params_per_channel() const = 0;  // k above (0: the family couples the channels)
   // The planes of params for data of C channels: k*C, or the coupled family's own count.
   virtual int64_t param_planes(int64_t channels) const { return params_per_channel() * channels; }
+  // Whether log_prob is the log of a probability mass (the data are discrete: bits per dimension
+  // are then -log p / (D log 2)) rather than of a density.
+  virtual bool discrete() const { return false; }
   // log p(x | params) per example: x (B, ...) data, params (B, k*C, ...) -> (B)
   virtual ag::Var log_prob(const Tensor& x, const ag::Var& params) const = 0;
   // A draw x ~ p(x | params): (B, C, ...)

@@ -4,8 +4,10 @@
 #include "vae/model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "vae/pixelcnn.h"
+#include "vae/pixelcnnpp.h"
 
 namespace gv::vae {
 
@@ -24,9 +26,12 @@ std::shared_ptr<Layer> activation(const std::string& name) {
 }
 
 void check_config(const ModelConfig& c) {
-  GV_CHECK(c.arch == "mlp" || c.arch == "conv", ValueError, "VAE: unknown arch '{}'; known: mlp, conv", c.arch);
-  GV_CHECK(c.decoder == "factorized" || c.decoder == "pixelcnn", ValueError,
-           "VAE: unknown decoder '{}'; known: factorized, pixelcnn", c.decoder);
+  GV_CHECK(c.arch == "mlp" || c.arch == "conv" || c.arch == "conv3", ValueError,
+           "VAE: unknown arch '{}'; known: mlp, conv, conv3", c.arch);
+  GV_CHECK(c.decoder == "factorized" || c.decoder == "pixelcnn" || c.decoder == "pixelcnn++", ValueError,
+           "VAE: unknown decoder '{}'; known: factorized, pixelcnn, pixelcnn++", c.decoder);
+  GV_CHECK(c.sigma_floor >= 0 && std::isfinite(c.sigma_floor), ValueError,
+           "VAE: sigma_floor must be >= 0 and finite, got {}", c.sigma_floor);
   GV_CHECK(!c.data_shape.empty(), ShapeError, "VAE: data_shape is empty; expected (C, H, W) or (D)");
   for (int64_t d : c.data_shape)
     GV_CHECK(d > 0, ShapeError, "VAE: data_shape {} has a non-positive size", shape_str(c.data_shape));
@@ -35,12 +40,13 @@ void check_config(const ModelConfig& c) {
     GV_CHECK(c.hidden > 0, ValueError, "VAE(mlp): hidden units must be positive, got {}", c.hidden);
     GV_CHECK(c.hidden_layers >= 0, ValueError, "VAE(mlp): hidden_layers must be >= 0, got {}", c.hidden_layers);
   } else {
-    GV_CHECK(c.data_shape.size() == 3, ShapeError, "VAE(conv): data_shape must be (C, H, W), got {}",
+    const int64_t m = c.arch == "conv3" ? 8 : 4;
+    GV_CHECK(c.data_shape.size() == 3, ShapeError, "VAE({}): data_shape must be (C, H, W), got {}", c.arch,
              shape_str(c.data_shape));
-    GV_CHECK(c.data_shape[1] % 4 == 0 && c.data_shape[2] % 4 == 0, ShapeError,
-             "VAE(conv): height and width must be divisible by 4 (two stride-2 convolutions), got {}x{}; "
+    GV_CHECK(c.data_shape[1] % m == 0 && c.data_shape[2] % m == 0, ShapeError,
+             "VAE({}): height and width must be divisible by {} (stride-2 convolutions), got {}x{}; "
              "crop or pad the images, or use arch 'mlp'",
-             c.data_shape[1], c.data_shape[2]);
+             c.arch, m, c.data_shape[1], c.data_shape[2]);
   }
 }
 
@@ -77,6 +83,29 @@ VAE::VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g) : 
     }
     dec->add(std::make_shared<nn::Linear>(in, shape_numel(out_shape), g));
     dec->add(std::make_shared<nn::Reshape>(out_shape));
+  } else if (cfg_.arch == "conv3") {
+    const int64_t C = cfg_.data_shape[0], H8 = cfg_.data_shape[1] / 8, W8 = cfg_.data_shape[2] / 8;
+    const nn::ConvOptions down{.stride = 2, .padding = 1};
+    int64_t in = C;
+    for (int64_t ch : {64, 128, 256}) {
+      enc->add(std::make_shared<nn::Conv2d>(in, ch, 4, g, down));
+      enc->add(std::make_shared<nn::LeakyReLU>(0.1));
+      in = ch;
+    }
+    enc->add(std::make_shared<nn::Flatten>());
+    enc->add(std::make_shared<nn::Linear>(256 * H8 * W8, 512, g));
+    enc->add(std::make_shared<nn::LeakyReLU>(0.1));
+    enc->add(std::make_shared<nn::Linear>(512, 2 * Z, g));
+    dec->add(std::make_shared<nn::Linear>(Z, 512, g));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::Linear>(512, 256 * H8 * W8, g));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::Reshape>(Shape{256, H8, W8}));
+    dec->add(std::make_shared<nn::ConvTranspose2d>(256, 128, 4, g, down));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::ConvTranspose2d>(128, 64, 4, g, down));
+    dec->add(std::make_shared<nn::ReLU>());
+    dec->add(std::make_shared<nn::ConvTranspose2d>(64, out_shape[0], 4, g, down));
   } else {
     const int64_t C = cfg_.data_shape[0], H4 = cfg_.data_shape[1] / 4, W4 = cfg_.data_shape[2] / 4;
     const int64_t flat = 128 * H4 * W4;  // 6272 for 28x28
@@ -112,6 +141,16 @@ VAE::VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g) : 
         g);
     pix->set_image_size(cfg_.data_shape[1], cfg_.data_shape[2]);
     decoder_ = register_module("decoder", pix);
+  } else if (cfg_.decoder == "pixelcnn++") {
+    GV_CHECK(cfg_.data_shape.size() == 3, ShapeError, "VAE: the pixelcnn++ decoder models images (C, H, W), got {}",
+             shape_str(cfg_.data_shape));
+    auto pix = std::make_shared<PixelCNNPPDecoder>(
+        PixelCNNPPConfig{.filters = cfg_.pixel_channels, .blocks = cfg_.pixel_blocks,
+                         .resolutions = cfg_.pixel_resolutions, .dropout = cfg_.pixel_dropout, .latent = Z,
+                         .data_channels = cfg_.data_shape[0]},
+        std::move(p), g);
+    pix->set_image_size(cfg_.data_shape[1], cfg_.data_shape[2]);
+    decoder_ = register_module("decoder", pix);
   } else {
     decoder_ = register_module("decoder", std::make_shared<FactorizedDecoder>(dec, std::move(p), Z));
   }
@@ -131,6 +170,10 @@ std::pair<Var, Var> VAE::encode(const Var& x) {
            x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   Var h = (*encoder_)(x);  // (B, 2Z)
   auto parts = ag::chunk(h, 2, 1);
+  if (cfg_.sigma_floor > 0) {  // log(floor^2 + e^raw) = a + softplus(raw - a), a = log floor^2: no overflow
+    const double a = 2 * std::log(cfg_.sigma_floor);
+    return {parts[0], ag::softplus(parts[1] - a) + a};
+  }
   return {parts[0], parts[1]};  // mu (B, Z), logvar (B, Z)
 }
 

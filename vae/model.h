@@ -7,6 +7,10 @@
 //           leaky ReLU 0.1, conv 4x4 s2 p1 64->128, leaky ReLU 0.1, flatten, linear -> 1024, leaky
 //           ReLU 0.1, linear -> 2Z; decoder linear Z -> 1024, ReLU, linear -> 128*(H/4)*(W/4), ReLU,
 //           reshape, transposed conv 4x4 s2 p1 128->64, ReLU, transposed conv 4x4 s2 p1 64->k*C.
+//   "conv3": the encoder of the paper's CIFAR-10 PixelVAE for any (C, H, W) with H, W divisible by 8:
+//           conv 4x4 s2 p1 at 64, 128 and 256 channels, each with leaky ReLU 0.1, flatten, linear ->
+//           512, leaky ReLU 0.1, linear -> 2Z; its factorized decoder mirrors it (linear Z -> 512,
+//           ReLU, linear -> 256*(H/8)*(W/8), ReLU, transposed convs 4x4 s2 p1 256->128->64->planes).
 // The decoder's last layer has no output nonlinearity: its output is the unconstrained parameters
 // that the likelihood family interprets (Bernoulli: logits; Gaussian: the mean; ...). W2 ends in a
 // sigmoid and scores it with squared error; here gaussian_fixed reads the raw output as the mean,
@@ -26,7 +30,7 @@
 namespace gv::vae {
 
 struct ModelConfig {
-  std::string arch = "mlp";       // "mlp" or "conv"
+  std::string arch = "mlp";       // "mlp", "conv" or "conv3"
   Shape data_shape = {1, 28, 28};  // (C, H, W)
   int64_t latent = 20;
   int64_t hidden = 500;            // mlp: units per hidden layer
@@ -34,8 +38,14 @@ struct ModelConfig {
   std::string activation = "softplus";  // mlp: "softplus", "relu", "leaky_relu", "tanh"
   // the decoder: "factorized" (the network above, then the likelihood) or "pixelcnn" (a gated
   // PixelCNN conditioned on z, Bernoulli only: the PixelVAE of Section 4; pixelcnn.h)
+  // or "pixelcnn++" (pixelcnnpp.h: any family, e.g. logistic-mixture-rgb on CIFAR-10, Fig. 6)
   std::string decoder = "factorized";
   int64_t pixel_layers = 12, pixel_channels = 32, pixel_kernel = 3, pixel_first_kernel = 7;
+  // pixelcnn++: pixel_channels is its filters F; blocks per resolution, resolutions, dropout
+  int64_t pixel_blocks = 1, pixel_resolutions = 3;
+  double pixel_dropout = 0;
+  // A floor on the encoder's standard deviation: logvar = log(floor^2 + exp(raw)), smooth (0: none)
+  double sigma_floor = 0;
 };
 
 // What the objective, the estimators, the samplers and the programs need of a model: a Gaussian

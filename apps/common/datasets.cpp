@@ -149,7 +149,8 @@ Preprocessing Preprocessing::for_likelihood(const std::string& likelihood) {
   if (likelihood == "gaussian") return Preprocessing(PixelTransform::identity);
   if (likelihood == "gaussian-learned") return Preprocessing(PixelTransform::dequantize);
   if (likelihood == "categorical256") return Preprocessing(PixelTransform::quantize8);
-  if (likelihood == "logistic-mixture") return Preprocessing(PixelTransform::to_signed);
+  if (likelihood == "logistic-mixture" || likelihood == "logistic-mixture-rgb")
+    return Preprocessing(PixelTransform::to_signed);
   GV_THROW(ValueError, "no preprocessing for likelihood '{}'", likelihood);
 }
 

@@ -23,7 +23,9 @@ namespace gv::app {
   X(latent, "latent") X(hidden, "hidden") X(hidden_layers, "hidden-layers") X(activation, "activation") \
   X(likelihood, "likelihood") X(sigma, "sigma") X(components, "components") X(decoder, "decoder")       \
   X(pixel_layers, "pixel-layers") X(pixel_channels, "pixel-channels") X(pixel_kernel, "pixel-kernel")    \
-  X(pixel_first_kernel, "pixel-first-kernel")                                                           \
+  X(pixel_first_kernel, "pixel-first-kernel") X(pixel_blocks, "pixel-blocks")                           \
+  X(pixel_resolutions, "pixel-resolutions") X(pixel_dropout, "pixel-dropout") X(sigma_floor, "sigma-floor") \
+  X(adam_beta1, "adam-beta1") X(adam_beta2, "adam-beta2")                                               \
   X(regularizer, "regularizer") X(lambda, "lambda") X(reg_param, "reg-param") X(warmup, "warmup")      \
   X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") X(weight_decay, "weight-decay")        \
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
@@ -63,7 +65,9 @@ void add_data_flags(CLI::App& app, TrainConfig& c) {
 
 void add_model_flags(CLI::App& app, TrainConfig& c) {
   const char* g = "Model";
-  app.add_option("--arch", c.arch, "encoder/decoder architecture")->check(CLI::IsMember({"mlp", "conv"}))->capture_default_str()->group(g);
+  app.add_option("--arch", c.arch,
+                 "encoder/decoder architecture: mlp, conv (W2's), conv3 (conv 4x4 s2 at 64, 128, 256 channels, dense "
+                 "512: the paper's CIFAR-10 encoder)")->check(CLI::IsMember({"mlp", "conv", "conv3"}))->capture_default_str()->group(g);
   app.add_option("--latent", c.latent, "latent dimensions Z")->check(int_range(1, 4096))->capture_default_str()->group(g);
   app.add_option("--hidden", c.hidden, "mlp: units per hidden layer")->check(int_range(1, 100000))->capture_default_str()->group(g);
   app.add_option("--hidden-layers", c.hidden_layers, "mlp: hidden layers in the encoder and in the decoder")
@@ -71,22 +75,34 @@ void add_model_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--activation", c.activation, "mlp: hidden activation")
       ->check(CLI::IsMember({"softplus", "relu", "leaky_relu", "tanh"}))->capture_default_str()->group(g);
   app.add_option("--likelihood", c.likelihood, "the family of p(x|z) (and so the pixel preprocessing, see below)")
-      ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture"}))
+      ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian-learned", "categorical256", "logistic-mixture",
+                             "logistic-mixture-rgb"}))
       ->capture_default_str()->group(g);
   app.add_option("--sigma", c.sigma, "gaussian: the fixed standard deviation")->check(kPositive)->capture_default_str()->group(g);
   app.add_option("--decoder", c.decoder,
-                 "p(x|z): factorized (the network, then the likelihood per pixel) or pixelcnn (a gated PixelCNN "
-                 "conditioned on z, autoregressive over the pixels; bernoulli on one-channel images: the PixelVAE)")
-      ->check(CLI::IsMember({"factorized", "pixelcnn"}))->capture_default_str()->group(g);
+                 "p(x|z): factorized (the network, then the likelihood per pixel), pixelcnn (a gated PixelCNN "
+                 "conditioned on z, autoregressive over the pixels; bernoulli on one-channel images: the PixelVAE) or "
+                 "pixelcnn++ (PixelCNN++-style, any likelihood; logistic-mixture-rgb on CIFAR-10: Fig. 6)")
+      ->check(CLI::IsMember({"factorized", "pixelcnn", "pixelcnn++"}))->capture_default_str()->group(g);
   app.add_option("--pixel-layers", c.pixel_layers, "pixelcnn: gated layers (the first with mask A)")
       ->check(int_range(1, 64))->capture_default_str()->group(g);
-  app.add_option("--pixel-channels", c.pixel_channels, "pixelcnn: channels per stack")
+  app.add_option("--pixel-channels", c.pixel_channels, "pixelcnn: channels per stack; pixelcnn++: filters of both streams")
       ->check(int_range(1, 1024))->capture_default_str()->group(g);
   app.add_option("--pixel-kernel", c.pixel_kernel, "pixelcnn: kernel size of the later layers (odd)")
       ->check(int_range(1, 15))->capture_default_str()->group(g);
   app.add_option("--pixel-first-kernel", c.pixel_first_kernel, "pixelcnn: kernel size of the first layer (odd)")
       ->check(int_range(1, 15))->capture_default_str()->group(g);
-  app.add_option("--components", c.components, "logistic-mixture: mixture components per pixel")
+  app.add_option("--pixel-blocks", c.pixel_blocks, "pixelcnn++: gated residual blocks per resolution and pass")
+      ->check(int_range(1, 16))->capture_default_str()->group(g);
+  app.add_option("--pixel-resolutions", c.pixel_resolutions,
+                 "pixelcnn++: resolutions (3: 32, 16 and 8 for 32x32 images); H and W divisible by 2^(N-1)")
+      ->check(int_range(1, 6))->capture_default_str()->group(g);
+  app.add_option("--pixel-dropout", c.pixel_dropout, "pixelcnn++: dropout on each block's hidden layer, training only")
+      ->check(number_range(0.0, 0.95))->capture_default_str()->group(g);
+  app.add_option("--sigma-floor", c.sigma_floor,
+                 "a floor on the encoder's standard deviation, logvar = log(floor^2 + e^raw) (0: none)")
+      ->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--components", c.components, "logistic-mixture(-rgb): mixture components per pixel")
       ->check(int_range(1, 64))->capture_default_str()->group(g);
 }
 
@@ -107,6 +123,10 @@ void add_objective_flags(CLI::App& app, TrainConfig& c) {
 void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
   const char* g = "Optimization";
   app.add_option("--optimizer", c.optimizer, "the update rule")->check(CLI::IsMember({"adam", "adamax", "sgd"}))->capture_default_str()->group(g);
+  app.add_option("--adam-beta1", c.adam_beta1, "adam, adamax: beta1, the decay of the mean of the gradient")
+      ->check(number_range(0.0, 0.9999))->capture_default_str()->group(g);
+  app.add_option("--adam-beta2", c.adam_beta2, "adam, adamax: beta2, the decay of its second moment (or of its maximum)")
+      ->check(number_range(0.0, 0.99999))->capture_default_str()->group(g);
   app.add_option("--lr", c.lr, "learning rate")->check(kPositive)->capture_default_str()->group(g);
   app.add_option("--momentum", c.momentum, "sgd: momentum")->check(number_range(0.0, 0.999))->capture_default_str()->group(g);
   app.add_option("--weight-decay", c.weight_decay, "L2 weight decay added to the gradient")->check(kNonNegative)->capture_default_str()->group(g);
@@ -335,13 +355,16 @@ vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape) {
   m.decoder = c.decoder;
   m.pixel_layers = c.pixel_layers, m.pixel_channels = c.pixel_channels;
   m.pixel_kernel = c.pixel_kernel, m.pixel_first_kernel = c.pixel_first_kernel;
+  m.pixel_blocks = c.pixel_blocks, m.pixel_resolutions = c.pixel_resolutions, m.pixel_dropout = c.pixel_dropout;
+  m.sigma_floor = c.sigma_floor;
   return m;
 }
 
 std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& c, std::vector<nn::NamedVar> params) {
-  if (c.optimizer == "adam") return std::make_unique<nn::Adam>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (c.optimizer == "adam")
+    return std::make_unique<nn::Adam>(std::move(params), c.lr, c.adam_beta1, c.adam_beta2, 1e-8, c.weight_decay);
   if (c.optimizer == "adamax")
-    return std::make_unique<nn::Adamax>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+    return std::make_unique<nn::Adamax>(std::move(params), c.lr, c.adam_beta1, c.adam_beta2, 1e-8, c.weight_decay);
   if (c.optimizer == "sgd") return std::make_unique<nn::SGD>(std::move(params), c.lr, c.momentum, c.weight_decay);
   GV_THROW(ValueError, "--optimizer {}: unknown (adam, adamax, sgd)", c.optimizer);
 }

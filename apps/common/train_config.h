@@ -31,6 +31,8 @@ struct TrainConfig {
   double sigma = 1.0;
   std::string decoder = "factorized";
   int64_t pixel_layers = 12, pixel_channels = 32, pixel_kernel = 3, pixel_first_kernel = 7;
+  int64_t pixel_blocks = 1, pixel_resolutions = 3;
+  double pixel_dropout = 0, sigma_floor = 0;
   // objective E[log p(x|z)] - lambda R(q)
   std::string regularizer = "kl";
   double lambda = 1.0, reg_param = 0.0;
@@ -38,6 +40,7 @@ struct TrainConfig {
   // optimization
   std::string optimizer = "adam", lr_schedule = "constant";
   double lr = 1e-3, momentum = 0.9, weight_decay = 0, lr_gamma = 0.5, grad_clip = 0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999;
   int64_t lr_step = 10000, lr_warmup = 0;
   int64_t epochs = 10, batch = 100, threads = 0;  // threads 0: every core
   uint64_t seed = 1;
