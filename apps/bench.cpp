@@ -46,6 +46,7 @@
 #include "vae/likelihood.h"
 #include "vae/objective.h"
 #include "vae/pixelcnn.h"
+#include "vae/pixelcnnpp.h"
 #include "vae/regularizer.h"
 #include "vae/sequential.h"
 
@@ -359,6 +360,37 @@ json measure_sampling(const ChildSpec& s, const SamplingSpec& spec) {
               {"peak_rss_mib", peak_rss_mib()}};
 }
 
+// PixelCNN++ sampling of a batch of 32x32 RGB images, float32, at scripts/fig6.sh's size (32
+// filters, 1 block per resolution, 3 resolutions, 5 RGB mixture components, z = 32):
+// "samplepp-cached" the cached sampler (one run after a warm-up), "samplepp-naive" one whole-image
+// forward pass per pixel, timed over the first `naive_pixels` and scaled to all 1024.
+json measure_sampling_pp(const ChildSpec& s, const SamplingSpec& spec) {
+  set_threads(s.threads);
+  Generator g(8);
+  vae::PixelCNNPPDecoder d({.filters = 32, .blocks = 1, .resolutions = 3, .latent = SamplingSpec::kLatent},
+                           vae::discretized_logistic_mixture_rgb(5), g);
+  d.set_image_size(32, 32);
+  d.eval();
+  const Tensor z = normal({s.batch, SamplingSpec::kLatent}, g);
+  const int64_t all = 32 * 32, n = std::clamp<int64_t>(spec.naive_pixels, 1, all);
+  std::vector<double> sec;
+  Tensor x;
+  if (s.what == "samplepp-cached") {
+    if (s.warmup > 0) x = d.sample(z, g);
+    auto t0 = std::chrono::steady_clock::now();
+    x = d.sample(z, g);
+    sec.push_back(seconds_since(t0));
+  } else {
+    if (s.warmup > 0) x = d.sample_naive(z, g, 1);
+    auto t0 = std::chrono::steady_clock::now();
+    x = d.sample_naive(z, g, n);
+    sec.push_back(seconds_since(t0) * double(all) / double(n));
+  }
+  GV_CHECK(std::isfinite(mean(x).item()), ValueError, "genvae-bench: {} drew non-finite pixels", s.what);
+  return json{{"seconds", median(sec)}, {"pixels_timed", s.what == "samplepp-cached" ? all : n},
+              {"peak_rss_mib", peak_rss_mib()}};
+}
+
 // GFLOP/s of a 1024^3 sgemm, the denominator of each workload's "%sgemm": the first row of the
 // sgemm table, measured the same way.
 json measure_sgemm(const ChildSpec& s) { return measure_gemm("1024,1024,1024,n,n", s.threads); }
@@ -381,6 +413,7 @@ int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const
   s.warmup = warmup;
   json j = s.what == "sgemm"                   ? measure_sgemm(s)
            : s.what.rfind("sample-", 0) == 0 ? measure_sampling(s, sampling)
+           : s.what.rfind("samplepp-", 0) == 0 ? measure_sampling_pp(s, sampling)
                                              : measure_workload(s);
   fmt::print("{}\n", j.dump());
   return 0;
@@ -678,6 +711,22 @@ void sampling_table(const Options& o, json& out) {
       fmt::print("          target: 64 samples <= 10 s: {}\n",
                  tc <= 10 ? "met" : fmt::format("MISSED by {:.0f}%", 100 * (tc / 10 - 1)));
     out.push_back({{"batch", batch}, {"naive_s", tn}, {"cached_s", tc}, {"speedup", tn / tc},
+                   {"naive_pixels_timed", (*naive)["pixels_timed"]}});
+  }
+  // PixelCNN++ on 32x32x3 (Fig. 6): the same comparison at batch 16 (one Markov-chain figure's rows)
+  fmt::print("\nPixelCNN++ sampling, 32x32x3 (32 filters, 1 block x 3 resolutions, RGB mixture of 5, z = 32), "
+             "float32, {} threads\n  naive timed over {} of the 1024 passes and scaled\n",
+             o.threads, std::min<int64_t>(sp.naive_pixels, 1024));
+  std::string log_n, log_c;
+  const auto naive = ours(o, "samplepp-naive", 16, o.threads, log_n);
+  const auto cached = ours(o, "samplepp-cached", 16, o.threads, log_c);
+  if (!naive || !cached) {
+    fmt::print("  failed:\n{}{}\n", naive ? "" : log_n, cached ? "" : log_c);
+  } else {
+    const double tn = (*naive)["seconds"].get<double>(), tc = (*cached)["seconds"].get<double>();
+    fmt::print("  batch |   naive s |  cached s | speedup | cached s/image\n");
+    fmt::print("  {:>5} | {:>9.2f} | {:>9.3f} | {:>6.1f}x | {:>8.4f}\n", 16, tn, tc, tn / tc, tc / 16.0);
+    out.push_back({{"model", "pixelcnn++"}, {"batch", 16}, {"naive_s", tn}, {"cached_s", tc}, {"speedup", tn / tc},
                    {"naive_pixels_timed", (*naive)["pixels_timed"]}});
   }
   std::fflush(stdout);
