@@ -5,6 +5,7 @@
 // mutual information I_q(x; z) with its log M ceiling; as a table on stdout and as eval.json.
 // A result that is not finite is never reported as a figure: eval.json then holds the finite ones
 // and an "error" field naming the others, and the exit status is 3.
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -126,6 +127,12 @@ json evaluate(TrainedRun& l, const EvalOptions& o) {
     auto mi = vae::mutual_information(m, xm, o.batch, g);
     j["mutual_information"] = mi.mi, j["mi_ceiling"] = mi.ceiling;
   });
+  // a discrete family's likelihoods in bits per dimension (CIFAR-10's unit): -log p / (D log 2)
+  if (m.decoder().likelihood().discrete()) {
+    const double d = double(shape_numel(Shape(x.shape().begin() + 1, x.shape().end()))) * std::log(2.0);
+    if (j.contains("iwae_log_likelihood")) j["iwae_bits_per_dim"] = -j["iwae_log_likelihood"].get<double>() / d;
+    if (j.contains("elbo")) j["elbo_bits_per_dim"] = -j["elbo"].get<double>() / d;
+  }
   j["seconds"] = seconds;
   if (!errors.empty()) j["error"] = {{"message", "some results are not finite; they are left out of this report"},
                                      {"not_finite", errors}};
@@ -144,6 +151,10 @@ void print_table(const json& j) {
   row("  KL(q(z|x) || p(z))", num(j["kl"]));
   row(fmt::format("IWAE log p(x), k={}", j["iwae_k"].get<int64_t>()), num(j["iwae_log_likelihood"]),
       fmt::format("on {} examples", j["iwae_examples"].get<int64_t>()));
+  if (j.contains("iwae_bits_per_dim")) {
+    row("  test NLL, bits per dim", num(j["iwae_bits_per_dim"]), "by the IWAE bound");
+    row("  -ELBO, bits per dim", num(j["elbo_bits_per_dim"]));
+  }
   row("active units", fmt::format("{} / {}", j["active_units"].get<int64_t>(), j["latent"].get<int64_t>()),
       fmt::format("Cov(E_q z_j) > {}", j["active_units_threshold"].get<double>()));
   row("mutual information I_q(x;z)", num(j["mutual_information"]),

@@ -12,8 +12,8 @@ expect_error() {  # expect_error PATTERN ARGS...: genvae-train ARGS must fail an
   grep -q -- "$pattern" "$scratch/err.log" || { cat "$scratch/err.log"; echo "FAIL: '$*' did not say '$pattern'"; exit 1; }
   echo "ok: $* -> $(head -1 "$scratch/err.log")"
 }
-expect_error "--arch: foo not in {mlp,conv}" --arch foo
-expect_error "--likelihood: poisson not in {bernoulli,gaussian,gaussian-learned,categorical256,logistic-mixture}" --likelihood poisson
+expect_error "--arch: foo not in {mlp,conv,conv3}" --arch foo
+expect_error "--likelihood: poisson not in {bernoulli,gaussian,gaussian-learned,categorical256,logistic-mixture,logistic-mixture-rgb}" --likelihood poisson
 expect_error "--regularizer: .*{none,kl,free-bits,mmd}" --regularizer l2
 expect_error "--optimizer: .*{adam,adamax,sgd}" --optimizer rmsprop
 expect_error "--data: unknown data set 'svhn'; allowed: mnist, fashion-mnist, cifar10, folder:PATH" --data svhn

@@ -10,7 +10,10 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "vae/model.h"
+#include "vae/objective.h"
 #include "vae/pixelcnnpp.h"
+#include "vae/regularizer.h"
 
 using namespace gv;
 using namespace gv::vae;
@@ -220,4 +223,50 @@ TEST_CASE("PixelCNN++ decoder: no closed-form mean; bad sizes, codes and setting
   bad.dropout = 1;
   CHECK_THROWS_WITH_AS(PixelCNNPP(bad, g), doctest::Contains("dropout"), ValueError);
   CHECK(d.network().config().out_planes == 20);  // 10 per component of the RGB mixture
+}
+
+TEST_CASE("PixelVAE on colour images: conv3 encoder, PixelCNN++ decoder, the floor on sigma") {
+  ModelConfig c;
+  c.arch = "conv3";
+  c.data_shape = {3, 8, 8};
+  c.latent = 3;
+  c.decoder = "pixelcnn++";
+  c.pixel_channels = 4;
+  c.pixel_resolutions = 2;
+  c.sigma_floor = 0.1;
+  Generator g(51);
+  VAE m(c, discretized_logistic_mixture_rgb(2), g);
+  m.to(DType::f64);
+  CHECK(m.decoder().name() == "PixelCNN++ (logistic-mixture-rgb)");
+  const Tensor x = grid_image({2, 3, 8, 8}, g);
+  auto [mu, logvar] = m.encode(Var(x));
+  CHECK(mu.shape() == Shape{2, 3});
+  CHECK(-max(neg(logvar.data())).item() > 2 * std::log(0.1));  // sigma > floor, smoothly
+  Generator e(52);
+  Var loss = objective(m, x, *kl(), 1.0, e).loss;
+  CHECK(std::isfinite(loss.item()));
+  loss.backward();
+  for (const auto& [n, v] : m.named_parameters()) {
+    CAPTURE(n);
+    REQUIRE(v.grad().defined());
+    CHECK(std::isfinite(sum(abs(v.grad())).item()));
+  }
+  // the floor's map logvar = log(floor^2 + e^raw), by float64 gradients through a small MLP encoder
+  ModelConfig s;
+  s.data_shape = {1, 2, 2};
+  s.latent = 2;
+  s.hidden = 3;
+  s.hidden_layers = 1;
+  s.sigma_floor = 0.3;
+  VAE small(s, bernoulli(), g);
+  small.to(DType::f64);
+  const Tensor xs = uniform({2, 1, 2, 2}, g).to(DType::f64);
+  auto res = ag::gradcheck([&](const std::vector<Var>&) { return ag::sum(small.encode(Var(xs)).second); },
+                           small.parameters());
+  INFO(res.message);
+  CHECK(res.ok);
+  Generator g2(1);
+  ModelConfig bad = c;
+  bad.data_shape = {3, 12, 12};
+  CHECK_THROWS_WITH_AS(VAE(bad, discretized_logistic_mixture_rgb(2), g2), doctest::Contains("divisible by 8"), ShapeError);
 }
