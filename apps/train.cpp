@@ -327,6 +327,7 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
     GV_THROW(NonFiniteError, "{} at step {} (epoch {})", e.what(), step, epoch + 1);
   }
   run.state.step = step;
+  if (nn::WeightAverage* a = run.model->average()) a->update();
   s.reconstruction = t.reconstruction.item();
   s.regularizer = t.regularizer.item();
   return s;
@@ -346,7 +347,15 @@ void log_metrics(Run& run, const StepStats& last, int64_t epoch) {
   run.log_window = Window{};
 }
 
+// The weights that evaluations and figures use for one scope: the Polyak average when the run
+// keeps one (--ema), else the trained weights themselves.
+std::unique_ptr<nn::WeightAverage::Swap> averaged(Run& run) {
+  nn::WeightAverage* a = run.model->average();
+  return a ? std::make_unique<nn::WeightAverage::Swap>(*a) : nullptr;
+}
+
 void write_images(Run& run, const std::string& tag) {
+  const auto weights = averaged(run);
   write_samples(*run.model, run.prep, *run.dir, tag, run.cfg.figure_samples);
   write_reconstructions(*run.model, run.prep, *run.dir, tag, run.test_x, std::max<int64_t>(1, run.cfg.figure_samples / 2));
 }
@@ -377,6 +386,7 @@ void train_epoch(Run& run, int64_t epoch) {
 // the first M test images, with fixed draws: information.jsonl. Returns the row.
 json log_information(Run& run, int64_t epoch) {
   const Tensor x = run.test_x.slice(0, 0, std::min(run.cfg.mi_examples, run.test_x.size(0))).contiguous();
+  const auto weights = averaged(run);
   Generator g(kEvalSeed + 1);
   const vae::MutualInformation mi = vae::mutual_information(*run.model, x, run.cfg.batch, g);
   Generator ge(kEvalSeed + 2);
@@ -401,7 +411,11 @@ void end_of_epoch(Run& run, int64_t epoch) {
   const Window train = run.epoch_window;
   run.epoch_window = Window{};
   Generator g(kEvalSeed);
-  vae::ElboEstimate t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
+  vae::ElboEstimate t;
+  {
+    const auto weights = averaged(run);
+    t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
+  }
   json test{{"epoch", epoch + 1},  {"step", run.state.step}, {"test_elbo", t.elbo},
             {"test_reconstruction", t.reconstruction}, {"test_kl", t.kl}, {"time", run.elapsed()}};
   if (run.model->decoder().likelihood().discrete())  // -ELBO in bits per dimension: a bound on the NLL

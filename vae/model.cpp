@@ -154,6 +154,10 @@ VAE::VAE(const ModelConfig& cfg, std::shared_ptr<Likelihood> p, Generator& g) : 
   } else {
     decoder_ = register_module("decoder", std::make_shared<FactorizedDecoder>(dec, std::move(p), Z));
   }
+  GV_CHECK(cfg_.average_decay == 0 || (cfg_.average_decay > 0 && cfg_.average_decay < 1), ValueError,
+           "VAE: average_decay must be 0 (no averaging) or in (0, 1), got {}", cfg_.average_decay);
+  if (cfg_.average_decay > 0)  // last: it averages every parameter registered above
+    average_ = register_module("average", std::make_shared<nn::WeightAverage>(*this, cfg_.average_decay));
 }
 
 FactorizedDecoder& VAE::factorized() {

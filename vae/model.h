@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "nn/average.h"
 #include "nn/layers.h"
 #include "vae/decoder.h"
 #include "vae/encoder_posterior.h"
@@ -46,6 +47,8 @@ struct ModelConfig {
   double pixel_dropout = 0;
   // A floor on the encoder's standard deviation: logvar = log(floor^2 + exp(raw)), smooth (0: none)
   double sigma_floor = 0;
+  // Polyak averaging of the weights with this decay (nn/average.h; 0: none): the child "average"
+  double average_decay = 0;
 };
 
 // What the objective, the estimators, the samplers and the programs need of a model: a Gaussian
@@ -58,6 +61,8 @@ class Model : public nn::Module {
   // x (B, C, H, W) -> mu, logvar (B, Z)
   virtual std::pair<ag::Var, ag::Var> encode(const ag::Var& x) = 0;
   virtual Decoder& decoder() = 0;
+  // The moving average of the weights that evaluation and sampling use, when the model keeps one.
+  virtual nn::WeightAverage* average() { return nullptr; }
 };
 
 // The VAE of model.h's header comment: an MLP or convolutional encoder, and a FactorizedDecoder
@@ -71,6 +76,7 @@ class VAE : public Model {
   // x (B, C, H, W) -> mu, logvar (B, Z): the encoder's (B, 2Z) output split as [mu, logvar]
   std::pair<ag::Var, ag::Var> encode(const ag::Var& x) override;
   Decoder& decoder() override { return *decoder_; }
+  nn::WeightAverage* average() override { return average_.get(); }
   // The factorized decoder and its network's output (the family's parameters); ValueError for a
   // PixelCNN decoder.
   FactorizedDecoder& factorized();
@@ -79,6 +85,7 @@ class VAE : public Model {
   ModelConfig cfg_;
   std::shared_ptr<nn::Layer> encoder_;  // x -> (B, 2Z): [mu, logvar]
   std::shared_ptr<Decoder> decoder_;    // p(x|z)
+  std::shared_ptr<nn::WeightAverage> average_;  // null without averaging
 };
 
 inline constexpr double kLog2Pi = 1.8378770664093454836;  // log(2 pi), for Gaussian log densities

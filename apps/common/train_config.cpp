@@ -25,7 +25,7 @@ namespace gv::app {
   X(pixel_layers, "pixel-layers") X(pixel_channels, "pixel-channels") X(pixel_kernel, "pixel-kernel")    \
   X(pixel_first_kernel, "pixel-first-kernel") X(pixel_blocks, "pixel-blocks")                           \
   X(pixel_resolutions, "pixel-resolutions") X(pixel_dropout, "pixel-dropout") X(sigma_floor, "sigma-floor") \
-  X(adam_beta1, "adam-beta1") X(adam_beta2, "adam-beta2")                                               \
+  X(adam_beta1, "adam-beta1") X(adam_beta2, "adam-beta2") X(ema, "ema")                                 \
   X(regularizer, "regularizer") X(lambda, "lambda") X(reg_param, "reg-param") X(warmup, "warmup")      \
   X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") X(weight_decay, "weight-decay")        \
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
@@ -127,6 +127,11 @@ void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
       ->check(number_range(0.0, 0.9999))->capture_default_str()->group(g);
   app.add_option("--adam-beta2", c.adam_beta2, "adam, adamax: beta2, the decay of its second moment (or of its maximum)")
       ->check(number_range(0.0, 0.99999))->capture_default_str()->group(g);
+  app.add_option("--ema", c.ema,
+                 "Polyak averaging: keep a moving average of the weights with this decay (PixelCNN++: 0.9995; the "
+                 "first steps use (1+t)/(10+t) when smaller) for the test figures, samples, genvae-eval and "
+                 "genvae-sample (0: none)")
+      ->check(number_range(0.0, 0.999999))->capture_default_str()->group(g);
   app.add_option("--lr", c.lr, "learning rate")->check(kPositive)->capture_default_str()->group(g);
   app.add_option("--momentum", c.momentum, "sgd: momentum")->check(number_range(0.0, 0.999))->capture_default_str()->group(g);
   app.add_option("--weight-decay", c.weight_decay, "L2 weight decay added to the gradient")->check(kNonNegative)->capture_default_str()->group(g);
@@ -357,6 +362,7 @@ vae::ModelConfig model_config(const TrainConfig& c, const Shape& data_shape) {
   m.pixel_kernel = c.pixel_kernel, m.pixel_first_kernel = c.pixel_first_kernel;
   m.pixel_blocks = c.pixel_blocks, m.pixel_resolutions = c.pixel_resolutions, m.pixel_dropout = c.pixel_dropout;
   m.sigma_floor = c.sigma_floor;
+  m.average_decay = c.ema;
   return m;
 }
 

@@ -40,7 +40,7 @@ struct TrainConfig {
   // optimization
   std::string optimizer = "adam", lr_schedule = "constant";
   double lr = 1e-3, momentum = 0.9, weight_decay = 0, lr_gamma = 0.5, grad_clip = 0;
-  double adam_beta1 = 0.9, adam_beta2 = 0.999;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, ema = 0;
   int64_t lr_step = 10000, lr_warmup = 0;
   int64_t epochs = 10, batch = 100, threads = 0;  // threads 0: every core
   uint64_t seed = 1;

@@ -42,6 +42,7 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   Generator init(0);
   l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape), make_likelihood(l.cfg), init);
   nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
+  if (nn::WeightAverage* a = l.model->average()) a->copy_to_model();  // evaluate and sample the average
   l.model->eval();
   l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
   if (o.with_train) l.train_x = data.train.images;
