@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -324,11 +325,34 @@ struct SamplingSpec {
   static constexpr int64_t kLatent = 32;
 };
 
-// PixelCNN sampling of a whole batch of 28x28 images, float32.
-// "sample-cached": the median of min(--steps, 3) runs of the cached sampler, after one warm-up
-// unless --warmup is 0. "sample-naive":
-// one whole-image forward pass per pixel, timed over the first `naive_pixels` pixels and scaled to
-// all 784 (every pass is the same computation on the same shapes), unless naive_pixels is 784.
+// Times one sampler of a whole image of `all` pixels: the cached one (`cached`: the median of
+// `runs` runs, after one warm-up unless --warmup is 0) or naive recomputation, one whole-image
+// forward pass per pixel, timed over the first `naive_pixels` passes and scaled to all of them
+// (every pass is the same computation on the same shapes).
+json time_sampler(const ChildSpec& s, bool cached, int64_t all, int64_t naive_pixels, int64_t runs,
+                  const std::function<Tensor()>& sample, const std::function<Tensor(int64_t)>& naive) {
+  const int64_t n = std::clamp<int64_t>(naive_pixels, 1, all);
+  std::vector<double> sec;
+  Tensor x;
+  if (cached) {
+    if (s.warmup > 0) x = sample();
+    for (int64_t r = 0; r < std::max<int64_t>(runs, 1); ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      x = sample();
+      sec.push_back(seconds_since(t0));
+    }
+  } else {
+    if (s.warmup > 0) x = naive(1);
+    auto t0 = std::chrono::steady_clock::now();
+    x = naive(n);
+    sec.push_back(seconds_since(t0) * double(all) / double(n));
+  }
+  GV_CHECK(std::isfinite(mean(x).item()), ValueError, "genvae-bench: {} drew non-finite pixels", s.what);
+  return json{{"seconds", median(sec)}, {"pixels_timed", cached ? all : n}, {"peak_rss_mib", peak_rss_mib()}};
+}
+
+// PixelCNN sampling of a whole batch of 28x28 images, float32: "sample-cached" min(--steps, 3) runs
+// of the cached sampler, "sample-naive" naive recomputation (time_sampler).
 json measure_sampling(const ChildSpec& s, const SamplingSpec& spec) {
   set_threads(s.threads);
   Generator g(7);
@@ -338,32 +362,13 @@ json measure_sampling(const ChildSpec& s, const SamplingSpec& spec) {
                          g);
   d.set_image_size(28, 28);
   const Tensor z = normal({s.batch, SamplingSpec::kLatent}, g);
-  const int64_t all = 28 * 28, n = std::clamp<int64_t>(spec.naive_pixels, 1, all);
-  std::vector<double> sec;
-  Tensor x;
-  if (s.what == "sample-cached") {
-    if (s.warmup > 0) x = d.sample(z, g);
-    for (int64_t r = 0; r < std::min<int64_t>(s.steps, 3); ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      x = d.sample(z, g);
-      sec.push_back(seconds_since(t0));
-    }
-  } else {
-    if (s.warmup > 0) x = d.sample_naive(z, g, 1);
-    auto t0 = std::chrono::steady_clock::now();
-    x = d.sample_naive(z, g, n);
-    sec.push_back(seconds_since(t0) * double(all) / double(n));
-  }
-  const double ink = mean(x).item();
-  GV_CHECK(std::isfinite(ink), ValueError, "genvae-bench: {} drew non-finite pixels", s.what);
-  return json{{"seconds", median(sec)}, {"pixels_timed", s.what == "sample-cached" ? all : n},
-              {"peak_rss_mib", peak_rss_mib()}};
+  return time_sampler(s, s.what == "sample-cached", 28 * 28, spec.naive_pixels, std::min<int64_t>(s.steps, 3),
+                      [&] { return d.sample(z, g); }, [&](int64_t n) { return d.sample_naive(z, g, n); });
 }
 
 // PixelCNN++ sampling of a batch of 32x32 RGB images, float32, at scripts/fig6.sh's size (32
 // filters, 1 block per resolution, 3 resolutions, 5 RGB mixture components, z = 32):
-// "samplepp-cached" the cached sampler (one run after a warm-up), "samplepp-naive" one whole-image
-// forward pass per pixel, timed over the first `naive_pixels` and scaled to all 1024.
+// "samplepp-cached" one run of the cached sampler, "samplepp-naive" naive recomputation (time_sampler).
 json measure_sampling_pp(const ChildSpec& s, const SamplingSpec& spec) {
   set_threads(s.threads);
   Generator g(8);
@@ -372,23 +377,8 @@ json measure_sampling_pp(const ChildSpec& s, const SamplingSpec& spec) {
   d.set_image_size(32, 32);
   d.eval();
   const Tensor z = normal({s.batch, SamplingSpec::kLatent}, g);
-  const int64_t all = 32 * 32, n = std::clamp<int64_t>(spec.naive_pixels, 1, all);
-  std::vector<double> sec;
-  Tensor x;
-  if (s.what == "samplepp-cached") {
-    if (s.warmup > 0) x = d.sample(z, g);
-    auto t0 = std::chrono::steady_clock::now();
-    x = d.sample(z, g);
-    sec.push_back(seconds_since(t0));
-  } else {
-    if (s.warmup > 0) x = d.sample_naive(z, g, 1);
-    auto t0 = std::chrono::steady_clock::now();
-    x = d.sample_naive(z, g, n);
-    sec.push_back(seconds_since(t0) * double(all) / double(n));
-  }
-  GV_CHECK(std::isfinite(mean(x).item()), ValueError, "genvae-bench: {} drew non-finite pixels", s.what);
-  return json{{"seconds", median(sec)}, {"pixels_timed", s.what == "samplepp-cached" ? all : n},
-              {"peak_rss_mib", peak_rss_mib()}};
+  return time_sampler(s, s.what == "samplepp-cached", 32 * 32, spec.naive_pixels, 1, [&] { return d.sample(z, g); },
+                      [&](int64_t n) { return d.sample_naive(z, g, n); });
 }
 
 // GFLOP/s of a 1024^3 sgemm, the denominator of each workload's "%sgemm": the first row of the

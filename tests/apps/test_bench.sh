@@ -8,6 +8,7 @@ source "$(dirname "$0")/common.sh"
 run_expect 0 "$bench" --workloads W1,W3,W4 --steps 1 --warmup 0 --no-peer --no-gemm-table --sampling --naive-pixels 1 \
   --omp-wait-policy passive --json "$scratch/bench.json"
 grep -q "PixelCNN sampling" "$scratch/out.log" || { echo "FAIL: no sampling table"; exit 1; }
+grep -q "PixelCNN++ sampling, 32x32x3" "$scratch/out.log" || { echo "FAIL: no PixelCNN++ sampling row"; exit 1; }
 python3 -c "
 import json, math
 r = json.load(open('$scratch/bench.json'))
@@ -18,8 +19,8 @@ for name, w in rows.items():
     ms = w['genvae']['ms_per_step']
     assert math.isfinite(ms) and ms > 0, (name, w)
 s = r['sampling']
-assert [x['batch'] for x in s] == [1, 64], s
+assert [x['batch'] for x in s] == [1, 64, 16] and s[2]['model'] == 'pixelcnn++', s
 for x in s:
     assert x['naive_pixels_timed'] == 1 and x['naive_s'] > 0 and x['cached_s'] > 0, x
-print('ok: W1, W3, W4 and the sampling table measured')" || exit 1
+print('ok: W1, W3, W4 and the sampling tables measured')" || exit 1
 echo "ok"
