@@ -12,13 +12,14 @@
 # Scale with the environment: STEPS (stop training after this many steps, at a checkpoint; 0: the
 # whole of EPOCHS), EPOCHS (1), FILTERS (32), BLOCKS (1), MIXTURES (5), LATENT (32), BATCH (32),
 # IWAE_K (10), IWAE_N (200 test images), N (16 samples and chains), CHAIN_STEPS (6). The paper's
-# size: FILTERS=160 BLOCKS=5 MIXTURES=10. Each stage shows its progress with the time left.
+# size: FILTERS=160 BLOCKS=5 MIXTURES=10. TRAIN=0 skips the training (evaluates, samples and
+# compares the runs already in OUT). Each stage shows its progress with the time left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/fig6}
 epochs=${EPOCHS:-1} filters=${FILTERS:-32} blocks=${BLOCKS:-1} mixtures=${MIXTURES:-5} latent=${LATENT:-32}
 batch=${BATCH:-32} iwae_k=${IWAE_K:-10} iwae_n=${IWAE_N:-200} n=${N:-16} chain_steps=${CHAIN_STEPS:-6}
-steps=${STEPS:-0}
+steps=${STEPS:-0} train=${TRAIN:-1}
 [ -f build/build.ninja ] || meson setup build --buildtype=release
 ninja -C build
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # two one-thread runs share the cores
@@ -29,14 +30,14 @@ common=(--data cifar10 --cache-dir runs/cifar10-cache --arch conv3 --decoder pix
         --epochs "$epochs" --test-limit 1000 --mi-every 100 --mi-examples 256 --figure-samples 16
         --checkpoint-every 200 --log-every 20 --threads 1 --force)
 pids=()
-for r in elbo r0; do
+[ "$train" = 0 ] || for r in elbo r0; do
   reg=kl
   [ "$r" = r0 ] && reg=none
   build/apps/genvae-train "${common[@]}" --regularizer "$reg" --out "$out/$r" > "$out/$r.log" 2>&1 &
   pids+=($!)
 done
-echo "training: progress in $out/{elbo,r0}.log"
-if [ "$steps" -gt 0 ]; then
+[ "$train" = 0 ] || echo "training: progress in $out/{elbo,r0}.log"
+if [ "$train" != 0 ] && [ "$steps" -gt 0 ]; then
   # stop each run once it has logged step STEPS in information.jsonl, which genvae-train writes
   # right after the checkpoint of that step (--checkpoint-every 200: STEPS a multiple of 200)
   for i in 0 1; do

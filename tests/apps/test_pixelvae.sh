@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_pixelvae.sh TRAIN EVAL SAMPLE: the PixelVAE from the command line (--decoder pixelcnn), on the
+# test_pixelvae.sh TRAIN EVAL SAMPLE COMPARE: the PixelVAE from the command line (--decoder pixelcnn), on the
 # corpus's tiny MNIST (tests/inputs/good/mnist, so no shared data is needed): it trains, its sample
 # PNGs are draws (a PixelCNN has no closed-form mean), genvae-eval reports finite figures and
 # genvae-sample draws ancestral samples and a Markov chain. Then the CIFAR-10 PixelVAE's stack
@@ -7,7 +7,7 @@
 # folder at 8x8: bits per dimension in information.jsonl, test.jsonl and eval.json, samples on the
 # 8-bit grid, and a resumed run (dropout's stream included) that matches an unbroken one.
 set -uo pipefail
-train=$1 eval=$2 sample=$3
+train=$1 eval=$2 sample=$3 compare=$4
 source "$(dirname "$0")/common.sh"
 good="$here/../inputs/good/mnist"
 run_expect 0 "$train" --data mnist --data-dir "$good" --out "$scratch/run" --decoder pixelcnn --pixel-layers 2 \
@@ -53,4 +53,8 @@ c = json.load(open('$scratch/pp/config.json'))
 assert c['decoder'] == 'pixelcnn++' and c['pixel-dropout'] == 0.3 and c['likelihood'] == 'logistic-mixture-rgb', c
 print('ok: bits per dimension logged; the resumed run matches the unbroken one')" || exit 1
 [ -s "$scratch/pp/samples-both.png" ] || { echo "FAIL: no PixelCNN++ sample PNG"; exit 1; }
+# genvae-compare plots the NLL in bits per dimension when every run's family is discrete
+run_expect 0 "$compare" "$scratch/pp" "$scratch/pp-resumed" --out "$scratch/cmp/pp.png"
+grep -q "bits/dim" "$scratch/cmp/pp.md" || { echo "FAIL: no bits/dim in the comparison"; exit 1; }
+[ -s "$scratch/cmp/pp.png" ] || { echo "FAIL: no comparison PNG"; exit 1; }
 echo "ok"
