@@ -366,7 +366,7 @@ TEST_CASE("logistic-mixture-rgb: R does not depend on G or B, nor G on B (the R 
   }
   RGBParams c = a;  // only B's changed
   for (int64_t k = 0; k < 2; ++k) c.mu[k * 3 + 2] -= 0.4, c.coef[k * 3 + 1] += 1, c.coef[k * 3 + 2] -= 1;
-  for (int64_t r : {0, 37, 128, 255}) {
+  for (int64_t r : {37, 255}) {  // an interior value and an edge (each costs 3 x 65536 colours)
     CAPTURE(r);
     std::vector<double> pa = probs_at_red(*p, a.tensor(), r), pb = probs_at_red(*p, b.tensor(), r),
                         pc = probs_at_red(*p, c.tensor(), r);
