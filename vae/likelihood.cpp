@@ -8,6 +8,7 @@
 #include "vae/likelihood.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numbers>
 #include <type_traits>
@@ -29,16 +30,21 @@ Shape planes_shape(const Shape& params, int64_t k) {
   return s;
 }
 
-// x (B, C, ...) and params (B, k*C, ...) must fit; the error names the family and both shapes.
-void check_fit(const std::string& family, const Tensor& x, const Shape& params, int64_t k) {
+// x (B, C, ...) and params (B, planes(C), ...) must fit; the error names the family, both shapes
+// and what the planes are (`why`).
+void check_planes(const std::string& family, const Tensor& x, const Shape& params,
+                  const std::function<int64_t(int64_t)>& planes, const std::string& why) {
   GV_CHECK(x.dim() >= 2, ShapeError, "{} log_prob: data x of shape {} needs a batch axis and a channel axis (params {})",
            family, shape_str(x.shape()), shape_str(params));
   Shape want = x.shape();
-  want[1] *= k;
-  GV_CHECK(params == want, ShapeError,
-           "{} log_prob: data x of shape {} and params of shape {} do not fit: params must be (B, k*C, ...) = {} "
-           "with k = {} parameter planes per channel",
-           family, shape_str(x.shape()), shape_str(params), shape_str(want), k);
+  want[1] = planes(x.size(1));
+  GV_CHECK(params == want, ShapeError, "{} log_prob: data x of shape {} and params of shape {} do not fit: params must be {} ({})",
+           family, shape_str(x.shape()), shape_str(params), shape_str(want), why);
+}
+// The per-channel families: params (B, k*C, ...).
+void check_fit(const std::string& family, const Tensor& x, const Shape& params, int64_t k) {
+  check_planes(family, x, params, [k](int64_t C) { return k * C; },
+               fmt::format("(B, k*C, ...) with k = {} parameter planes per channel", k));
 }
 
 // The number of dimensions of one example of x (B, ...).
@@ -317,14 +323,8 @@ class LogisticMixtureRGB final : public Likelihood {
   int64_t param_planes(int64_t channels) const override { return K_ * (1 + 2 * channels + pairs(channels)); }
 
   Var log_prob(const Tensor& x, const Var& params) const override {
-    GV_CHECK(x.dim() >= 2, ShapeError, "{} log_prob: data x of shape {} needs a batch axis and a channel axis", name(),
-             shape_str(x.shape()));
-    Shape want = x.shape();
-    want[1] = param_planes(x.size(1));
-    GV_CHECK(params.shape() == want, ShapeError,
-             "{} log_prob: data x of shape {} and params of shape {} do not fit: params must be {} (K = {} components, "
-             "K (1 + 2C + C(C-1)/2) planes for C channels)",
-             name(), shape_str(x.shape()), shape_str(params.shape()), shape_str(want), K_);
+    check_planes(name(), x, params.shape(), [this](int64_t C) { return param_planes(C); },
+                 fmt::format("K = {} components, K (1 + 2C + C(C-1)/2) planes for C channels", K_));
     check_range(name(), x, -1 - 1.0 / 255, 1 + 1.0 / 255, "[-1, 1] (values -1 + 2j/255 of 8-bit j)");
     const int64_t C = x.size(1);
     Parts<Var> p = parts(params, C);

@@ -275,11 +275,14 @@ Tensor PixelCNNPP::generate(const Tensor& z, int64_t B, int64_t H, int64_t W, co
       ensure(in, i0, i1, j0, j1);
       const Tensor& src = buf[size_t(in)];
       const int64_t Hi = src.size(2), Wi = src.size(3);
-      Tensor patch = Tensor::zeros({B, src.size(1), i1 - i0, j1 - j0}, dt, dev);  // zeros outside the image
       const int64_t v0 = std::max<int64_t>(i0, 0), v1 = std::min(i1, Hi), h0 = std::max<int64_t>(j0, 0),
                     h1 = std::min(j1, Wi);
-      if (v0 < v1 && h0 < h1)
-        patch.slice(2, v0 - i0, v1 - i0).slice(3, h0 - j0, h1 - j0).copy_(src.slice(2, v0, v1).slice(3, h0, h1));
+      Tensor patch = src.slice(2, v0, v1).slice(3, h0, h1);  // a view when the taps lie inside the image
+      if (v0 != i0 || v1 != i1 || h0 != j0 || h1 != j1) {   // else zeros outside it
+        Tensor padded = Tensor::zeros({B, src.size(1), i1 - i0, j1 - j0}, dt, dev);
+        if (v0 < v1 && h0 < h1) padded.slice(2, v0 - i0, v1 - i0).slice(3, h0 - j0, h1 - j0).copy_(patch);
+        patch = padded;
+      }
       Conv2dParams cp;
       cp.stride_h = cp.stride_w = s;
       y = conv2d(patch, n.conv->weight().data(), n.conv->bias().data(), cp);
@@ -305,7 +308,6 @@ Tensor PixelCNNPP::generate(const Tensor& z, int64_t B, int64_t H, int64_t W, co
     positions += (a1 - a0) * (b1 - b0);
   };
 
-  Tensor x = Tensor::zeros({B, C, H, W}, dt, dev);
   for (int64_t i = 0; i < H; ++i)
     for (int64_t j = 0; j < W; ++j) {
       ensure(out_, i, i + 1, j, j + 1);
@@ -315,11 +317,10 @@ Tensor PixelCNNPP::generate(const Tensor& z, int64_t B, int64_t H, int64_t W, co
                "PixelCNNPP::generate: the pixel function must return ({}, {}), got {}", B, C,
                v.defined() ? shape_str(v.shape()) : std::string("nothing"));
       buf[0].slice(1, 0, C).select(3, j).select(2, i).copy_(v);
-      x.select(3, j).select(2, i).copy_(v);
       done[0][size_t(i * W + j)] = 1;
     }
   last_positions_ = positions;
-  return x;
+  return buf[0].slice(1, 0, C).contiguous();  // the input layer's buffer holds the image drawn
 }
 
 // ---- the decoder ------------------------------------------------------------------------------------
