@@ -17,6 +17,8 @@
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
+#include "engine/kernel_args.h"
+#include "engine/update_rules.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
 #include "engine/tensor.h"
@@ -27,23 +29,6 @@ namespace gv {
 // broadcast and new leading axes).
 TensorRef tensor_ref(const Tensor& t);
 TensorRef tensor_ref(const Tensor& t, const Shape& shape);
-
-// C (M, N) = alpha op(A) op(B) + beta C (engine/gemm.h's contract): A and B through row and column
-// element strides, C row-major with leading dimension ldc; beta == 0 never reads C.
-struct GemmArgs {
-  const char* op;  // the op that asks, for messages
-  DType dtype;
-  int64_t M, N, K;
-  double alpha, beta;
-  const void* a;
-  int64_t rsa, csa;
-  const void* b;
-  int64_t rsb, csb;
-  void* c;
-  int64_t ldc;
-};
-
-enum class ReduceOp { sum, max, argmax };  // argmax writes int64 indices
 
 // One 2-D convolution seen from the im2col side (engine/cpu/conv.cpp): the image (C, H, W), the
 // kernel (kh, kw), the grid of kernel positions (Ho, Wo), and the stride, padding and dilation.
@@ -114,6 +99,9 @@ class Backend {
                                    const void* w, const void* init, void* gx) = 0;
   virtual void conv_backward_weight(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x,
                                     const void* gout, void* gw) = 0;
+
+  // One optimizer step of one parameter, fused (engine/update_rules.h).
+  virtual void optimizer_update(const UpdateArgs& a) = 0;
 };
 
 Backend& cpu_backend();

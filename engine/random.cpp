@@ -25,9 +25,8 @@
 namespace gv {
 
 std::array<uint32_t, 4> Generator::block(uint64_t ctr) const {
-  // counter = (ctr low, ctr high, 0, 0), key = (seed low, seed high)
-  uint32_t c[4] = {uint32_t(ctr), uint32_t(ctr >> 32), 0u, 0u};
-  Philox::block(c, uint32_t(seed_), uint32_t(seed_ >> 32));
+  uint32_t c[4];
+  philox_words(seed_, ctr, c);
   return {c[0], c[1], c[2], c[3]};
 }
 
@@ -50,13 +49,6 @@ void check_draw_args(const char* op, DType dtype, Device device) {
            "{}: device {} asked for, but CUDA is not available", op, device.str());
 }
 
-// A fresh CPU tensor moved to `device` (a no-op for the CPU).
-Tensor to_device(const Tensor& t, Device device) { return device.is_cpu() ? t : t.to(device); }
-
-// The backend that makes a draw for `device`: the CPU's for every device until the CUDA backend
-// has its Philox kernel (the header comment); then backend_for(device, op).
-Backend& draw_backend(Device) { return cpu_backend(); }
-
 }  // namespace
 
 Tensor uniform(const Shape& shape, Generator& g, double lo, double hi, DType dtype, Device device) {
@@ -64,10 +56,10 @@ Tensor uniform(const Shape& shape, Generator& g, double lo, double hi, DType dty
   GV_CHECK(std::isfinite(lo) && std::isfinite(hi) && std::isfinite(hi - lo), ValueError,
            "uniform: lo and hi must be finite, got lo = {} and hi = {}", lo, hi);
   GV_CHECK(hi >= lo, ValueError, "uniform: needs lo <= hi, got lo = {} and hi = {}", lo, hi);
-  Tensor out = Tensor::empty(shape, dtype);  // checks the shape before the generator moves
+  Tensor out = Tensor::empty(shape, dtype, device);  // checks the shape before the generator moves
   const uint64_t start = g.advance(blocks_for(out.numel()));
-  if (out.numel() > 0) draw_backend(device).random_uniform(tensor_ref(out), g.seed(), start, lo, hi);
-  return to_device(out, device);
+  if (out.numel() > 0) backend_for(device, "uniform").random_uniform(tensor_ref(out), g.seed(), start, lo, hi);
+  return out;
 }
 
 Tensor normal(const Shape& shape, Generator& g, double mean, double std, DType dtype, Device device) {
@@ -75,10 +67,10 @@ Tensor normal(const Shape& shape, Generator& g, double mean, double std, DType d
   GV_CHECK(std::isfinite(mean) && std::isfinite(std), ValueError,
            "normal: mean and std must be finite, got mean = {} and std = {}", mean, std);
   GV_CHECK(std >= 0, ValueError, "normal: needs std >= 0, got std = {}", std);
-  Tensor out = Tensor::empty(shape, dtype);
+  Tensor out = Tensor::empty(shape, dtype, device);
   const uint64_t start = g.advance(blocks_for(out.numel()));
-  if (out.numel() > 0) draw_backend(device).random_normal(tensor_ref(out), g.seed(), start, mean, std);
-  return to_device(out, device);
+  if (out.numel() > 0) backend_for(device, "normal").random_normal(tensor_ref(out), g.seed(), start, mean, std);
+  return out;
 }
 
 Tensor bernoulli(const Tensor& p, Generator& g) {
@@ -86,19 +78,21 @@ Tensor bernoulli(const Tensor& p, Generator& g) {
   GV_CHECK(is_floating(p.dtype()), DTypeError, "bernoulli: p must be float32 or float64, got {}",
            dtype_name(p.dtype()));
   const Device device = p.device();
-  Tensor pc = (device.is_cpu() ? p : p.to(Device::cpu())).contiguous();
-  // checked on the host before the generator moves: a refused p consumes no random numbers
-  cpu::dispatch_float(p.dtype(), "bernoulli", [&]<class T>() {
+  Tensor pc = p.contiguous();
+  // On the CPU p is checked before the generator moves: a refused p consumes no random numbers.
+  // On a GPU the kernel checks it and the error comes at the next wait (no copy to the host).
+  if (device.is_cpu()) cpu::dispatch_float(p.dtype(), "bernoulli", [&]<class T>() {
     const T* pp = pc.data<T>();
     for (int64_t i = 0; i < pc.numel(); ++i)  // !(0 <= p <= 1) also catches NaN
       GV_CHECK(pp[i] >= T(0) && pp[i] <= T(1), ValueError,
                "bernoulli: p must lie in [0, 1], got p = {} at flat index {} of shape {}", pp[i], i,
                shape_str(p.shape()));
   });
-  Tensor out = Tensor::empty(p.shape(), p.dtype());
+  Tensor out = Tensor::empty(p.shape(), p.dtype(), device);
   const uint64_t start = g.advance(blocks_for(pc.numel()));
-  if (out.numel() > 0) draw_backend(device).random_bernoulli(tensor_ref(out), tensor_ref(pc), g.seed(), start);
-  return to_device(out, device);
+  if (out.numel() > 0)
+    backend_for(device, "bernoulli").random_bernoulli(tensor_ref(out), tensor_ref(pc), g.seed(), start);
+  return out;
 }
 
 Tensor randperm(int64_t n, Generator& g) {

@@ -7,33 +7,10 @@
 #include <cstdint>
 
 #include "engine/macros.h"
+#include "engine/philox.h"
 #include "engine/tensor.h"
 
 namespace gv {
-
-// One Philox 4x32-10 block: 4 random 32-bit words from a 128-bit counter and a 64-bit key.
-struct Philox {
-  static constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
-  static constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  GV_HD static void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
-    uint64_t p = (uint64_t)a * b;
-    hi = (uint32_t)(p >> 32);
-    lo = (uint32_t)p;
-  }
-  // ctr: 4 words (in/out), key: 2 words
-  GV_HD static void block(uint32_t ctr[4], uint32_t k0, uint32_t k1) {
-    for (int r = 0; r < 10; ++r) {
-      uint32_t hi0, lo0, hi1, lo1;
-      mulhilo(M0, ctr[0], hi0, lo0);
-      mulhilo(M1, ctr[2], hi1, lo1);
-      uint32_t c0 = hi1 ^ ctr[1] ^ k0, c2 = hi0 ^ ctr[3] ^ k1;
-      ctr[0] = c0; ctr[1] = lo1; ctr[2] = c2; ctr[3] = lo0;
-      k0 += W0; k1 += W1;
-    }
-  }
-  // 32 random bits -> uniform float in (0, 1]: never 0, so log(u) is finite.
-  GV_HD static double to_unit(uint32_t x) { return ((double)x + 1.0) * (1.0 / 4294967296.0); }
-};
 
 class Generator {
  public:

@@ -80,6 +80,22 @@ void Module::to(DType dtype) {
   for (auto& [name, child] : children_) child->to(dtype);
 }
 
+void Module::to(Device device) {
+  for (auto& [name, v] : params_) {
+    ag::VarImpl& impl = *v.impl();
+    if (!(impl.data.device() == device)) impl.data = impl.data.to(device);
+    if (impl.grad.defined() && !(impl.grad.device() == device)) impl.grad = impl.grad.to(device);
+  }
+  for (auto& [name, t] : buffers_)
+    if (is_floating(t.dtype()) && !(t.device() == device)) t = t.to(device);
+  for (auto& [name, child] : children_) child->to(device);
+}
+
+Device Module::device() const {
+  const auto ps = named_parameters();
+  return ps.empty() ? Device::cpu() : ps.front().second.data().device();
+}
+
 // "enc.conv.mask": walk down the children named before the last dot, then replace the buffer
 // there by copying the new value into it (the buffer keeps its own storage).
 void Module::set_buffer(const std::string& name, const Tensor& value) {

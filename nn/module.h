@@ -38,6 +38,11 @@ class Module {
   // Converts every parameter and buffer to `dtype` (float64 for gradient checks), in place:
   // the layers' own handles see the change.
   void to(DType dtype);
+  // Moves every parameter (and its gradient) and every float buffer to `device`, in place. int64
+  // buffers stay on the host: they are counters the layers read there (a dropout stream's state).
+  // Make the optimizer after the move: its state is allocated on the parameters' device.
+  void to(Device device);
+  Device device() const;  // the first parameter's device; the CPU without any
 
   // Replace a buffer's value (same shape and dtype), by its dotted name.
   void set_buffer(const std::string& name, const Tensor& value);

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "engine/backend.h"
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 
@@ -35,12 +36,9 @@ void check_beta(const char* what, const char* name, double b) {
   GV_CHECK(finite(b) && b >= 0 && b < 1, ValueError, "{}: {} must be in [0, 1), got {}", what, name, b);
 }
 
-// The parameter's data as a CPU tensor whose memory the update may write in place.
+// The parameter's data, whose memory the update may write in place (on its own device).
 const Tensor& writable_data(const NamedVar& p) {
   const Tensor& d = p.second.data();
-  GV_CHECK(d.device().is_cpu(), DeviceError,
-           "optimizer: parameter '{}' is on {}; optimizers update CPU parameters only for now", p.first,
-           d.device().str());
   GV_CHECK(d.is_contiguous(), ValueError,
            "optimizer: parameter '{}' ({}) is not contiguous; parameters are updated in place and must be",
            p.first, d.str());
@@ -48,52 +46,15 @@ const Tensor& writable_data(const NamedVar& p) {
 }
 
 // ---- the update kernels -----------------------------------------------------------------------------
-// Each updates elements [b, e) of one parameter in place, in one pass, in T arithmetic (as PyTorch
-// does for float32). Constants come in as arguments: captured by the lambda that parallel_for
-// outlines for OpenMP, they would be read through a pointer that the stores to p might alias (as
-// far as the compiler can tell), and the loops stayed scalar on the threaded path.
-
-// SGD, with v = nullptr when there is no momentum. Weight decay only when wd != 0, as in PyTorch.
-template <class T>
-void sgd_update(T* p, T* v, const T* g, int64_t b, int64_t e, T lr, T mu, T wd, bool nesterov) {
-  if (!v) {
-    // d = g + wd p;  p -= lr d
-    for (int64_t k = b; k < e; ++k) p[k] -= lr * (wd != 0 ? g[k] + wd * p[k] : g[k]);
-    return;
-  }
-  // d = g + wd p;  v = mu v + d;  p -= lr (nesterov ? d + mu v : v)   (v starts at 0, so v1 = d)
-  for (int64_t k = b; k < e; ++k) {
-    const T d = wd != 0 ? g[k] + wd * p[k] : g[k];
-    v[k] = mu * v[k] + d;
-    p[k] -= lr * (nesterov ? d + mu * v[k] : v[k]);
-  }
-}
-
-// Adam, with step_size = lr / bc1 and inv_sqrt_bc2 = 1 / sqrt(bc2) (bc = 1 - beta^t).
-template <class T>
-void adam_update(T* p, T* m, T* v, const T* g, int64_t b, int64_t e, T b1, T b2, T eps, T wd, T step_size,
-                 T inv_sqrt_bc2) {
-  // d = g + wd p;  m = b1 m + (1-b1) d;  v = b2 v + (1-b2) d^2;  p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
-  // (std::sqrt vectorizes because the build has -fno-math-errno: see meson.build)
-  for (int64_t k = b; k < e; ++k) {
-    const T d = wd != 0 ? g[k] + wd * p[k] : g[k];
-    m[k] = b1 * m[k] + (1 - b1) * d;
-    v[k] = b2 * v[k] + (1 - b2) * d * d;
-    p[k] -= step_size * m[k] / (std::sqrt(v[k]) * inv_sqrt_bc2 + eps);
-  }
-}
-
-// Adamax (PyTorch's variant, eps inside the max), with clr = lr / bc1.
-template <class T>
-void adamax_update(T* p, T* m, T* u, const T* g, int64_t b, int64_t e, T b1, T b2, T eps, T wd, T clr) {
-  // d = g + wd p;  m = b1 m + (1-b1) d;  u = max(b2 u, |d| + eps);  p -= lr/bc1 * m / u
-  for (int64_t k = b; k < e; ++k) {
-    const T d = wd != 0 ? g[k] + wd * p[k] : g[k];
-    m[k] = b1 * m[k] + (1 - b1) * d;
-    const T decayed = b2 * u[k], fresh = std::abs(d) + eps;
-    u[k] = (fresh > decayed || fresh != fresh) ? fresh : decayed;  // a NaN gradient propagates
-    p[k] -= clr * m[k] / u[k];
-  }
+// The rules are engine/update_rules.h's; each backend runs one fused pass per parameter, in T
+// arithmetic (as PyTorch does for float32).
+void run_update(UpdateRule rule, const char* who, const Tensor& param, Tensor* s0, Tensor* s1, const Tensor& grad,
+                std::initializer_list<double> h) {
+  UpdateArgs a{rule, param.dtype(), param.numel(), param.raw_data(), s0 ? s0->raw_data() : nullptr,
+               s1 ? s1->raw_data() : nullptr, grad.raw_data(), {0, 0, 0, 0, 0, 0}};
+  size_t i = 0;
+  for (double v : h) a.h[i++] = v;
+  backend_for(param.device(), who).optimizer_update(a);
 }
 
 // x *= c over [b, e)
@@ -101,10 +62,6 @@ template <class T>
 void scale(T* x, int64_t b, int64_t e, T c) {
   for (int64_t k = b; k < e; ++k) x[k] *= c;
 }
-
-// parallel_for's cost per element of an update: about twice an element-wise add's (which splits at
-// 32768 elements), so updates of 16384 elements (~10 us on one core) and more use every thread.
-constexpr int64_t kUpdateCost = 2;
 
 // Elements per chunk of the deterministic sum of squares (chunk sums are added in order).
 constexpr int64_t kNormChunk = 1 << 14;
@@ -251,15 +208,11 @@ void SGD::step() {
     const size_t i = entry.first;
     const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
-    Tensor* buf = momentum_ > 0 ? &slot(0, i) : nullptr;
-    cpu::dispatch_float(param.dtype(), "SGD.step", [&]<class T>() {
-      T *p = param.data<T>(), *v = buf ? buf->data<T>() : nullptr;
-      const T* g = grad.data<T>();
-      const T lr = T(lr_), mu = T(momentum_), wd = T(weight_decay_);
-      const bool nesterov = nesterov_;
-      cpu::parallel_for(param.numel(), kUpdateCost,
-                        [&](int64_t b, int64_t e) { cpu::isa_call([&] { sgd_update(p, v, g, b, e, lr, mu, wd, nesterov); }); });
-    });
+    if (momentum_ > 0)
+      run_update(UpdateRule::sgd_momentum, "SGD.step", param, &slot(0, i), nullptr, grad,
+                 {lr_, momentum_, weight_decay_, nesterov_ ? 1.0 : 0.0});
+    else
+      run_update(UpdateRule::sgd, "SGD.step", param, nullptr, nullptr, grad, {lr_, weight_decay_});
   }
   ++steps_;
 }
@@ -283,15 +236,8 @@ void Adam::step() {
     const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
     Tensor &m_slot = slot(0, i), &v_slot = slot(1, i);
-    cpu::dispatch_float(param.dtype(), "Adam.step", [&]<class T>() {
-      T *p = param.data<T>(), *m = m_slot.data<T>(), *v = v_slot.data<T>();
-      const T* g = grad.data<T>();
-      const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_), wd = T(weight_decay_);
-      const T step_size = T(lr_ / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
-      cpu::parallel_for(param.numel(), kUpdateCost, [&](int64_t b, int64_t e) {
-        cpu::isa_call([&] { adam_update(p, m, v, g, b, e, b1, b2, eps, wd, step_size, inv_sqrt_bc2); });
-      });
-    });
+    run_update(UpdateRule::adam, "Adam.step", param, &m_slot, &v_slot, grad,
+               {beta1_, beta2_, eps_, weight_decay_, lr_ / bc1, 1 / std::sqrt(bc2)});
   }
   ++steps_;
 }
@@ -314,13 +260,8 @@ void Adamax::step() {
     const Tensor& grad = entry.second;  // not a structured binding: clang 14 cannot capture those
     const Tensor& param = params_[i].second.data();
     Tensor &m_slot = slot(0, i), &u_slot = slot(1, i);
-    cpu::dispatch_float(param.dtype(), "Adamax.step", [&]<class T>() {
-      T *p = param.data<T>(), *m = m_slot.data<T>(), *u = u_slot.data<T>();
-      const T* g = grad.data<T>();
-      const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_), wd = T(weight_decay_), clr = T(lr_ / bc1);
-      cpu::parallel_for(param.numel(), kUpdateCost,
-                        [&](int64_t b, int64_t e) { cpu::isa_call([&] { adamax_update(p, m, u, g, b, e, b1, b2, eps, wd, clr); }); });
-    });
+    run_update(UpdateRule::adamax, "Adamax.step", param, &m_slot, &u_slot, grad,
+               {beta1_, beta2_, eps_, weight_decay_, lr_ / bc1});
   }
   ++steps_;
 }
@@ -330,15 +271,29 @@ void Adamax::step() {
 double clip_grad_norm(const std::vector<NamedVar>& params, double max_norm, bool error_if_nonfinite) {
   GV_CHECK(max_norm >= 0, ValueError, "clip_grad_norm: max_norm must be >= 0, got {}", max_norm);
   // norm = sqrt(sum over parameters and elements of g^2), accumulated in double
+  // On a GPU the per-parameter sums stay on the device and one number comes back.
   double total = 0;
   std::string first_bad;
+  Tensor device_total;
   for (const auto& [name, v] : params) {
     const Tensor& g = v.grad();
     if (!g.defined()) continue;
-    GV_CHECK(g.device().is_cpu(), DeviceError, "clip_grad_norm: the gradient of '{}' is on {}; CPU only for now",
-             name, g.device().str());
+    if (!g.device().is_cpu()) {
+      Tensor s = gv::sum(gv::square(g.to(DType::f64)));
+      device_total = device_total.defined() ? gv::add(device_total, s) : s;
+      continue;
+    }
     total += sum_of_squares(g.contiguous());
     if (first_bad.empty() && !finite(total)) first_bad = name;  // the first whose gradient broke the sum
+  }
+  if (device_total.defined()) {
+    total += device_total.item();
+    if (first_bad.empty() && !finite(total))
+      for (const auto& [name, v] : params)  // only on the error path: find which one
+        if (v.grad().defined() && !finite(gv::sum(gv::square(v.grad().to(DType::f64))).item())) {
+          first_bad = name;
+          break;
+        }
   }
   const double norm = std::sqrt(total);
   if (!finite(norm) && error_if_nonfinite)
@@ -353,6 +308,10 @@ double clip_grad_norm(const std::vector<NamedVar>& params, double max_norm, bool
     if (!g.defined()) continue;
     // Scale in place only memory that this gradient alone holds: autograd may hand the same tensor
     // to several leaves (the two inputs of an add), or the caller may hold it.
+    if (!g.device().is_cpu()) {
+      v.set_grad(gv::mul(g, coef));
+      continue;
+    }
     Tensor target = g;
     if (!(g.is_contiguous() && g.storage().use_count() == 2)) {  // 2: g and target
       target = g.clone();

@@ -13,7 +13,6 @@
 namespace gv::cpu {
 namespace {
 
-constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr int64_t kBlockCost = 32;  // rough cost of one Philox block, for parallel_for's grain
 
 int64_t blocks_for(int64_t n) { return (n + 3) / 4; }  // ceil(n / 4)
@@ -39,14 +38,6 @@ T to_range(double v, double lo, double hi) {
   return t;
 }
 
-// Box-Muller: r = sqrt(-2 ln u1), (z0, z1) = r (cos 2 pi u2, sin 2 pi u2) are two independent N(0,1).
-void box_muller(uint32_t w1, uint32_t w2, double& z0, double& z1) {
-  double r = std::sqrt(-2.0 * std::log(Philox::to_unit(w1)));  // u1 in (0,1]: log is finite
-  double theta = kTwoPi * Philox::to_unit(w2);
-  z0 = r * std::cos(theta);
-  z1 = r * std::sin(theta);
-}
-
 }  // namespace
 
 void random_uniform(const TensorRef& out, uint64_t seed, uint64_t start, double lo, double hi) {
@@ -69,7 +60,7 @@ void random_normal(const TensorRef& out, uint64_t seed, uint64_t start, double m
     for_each_block(g, start, n, 2 * kBlockCost, [&](int64_t i0, int64_t m, const auto& w) {
       for (int64_t k = 0; k < m; k += 2) {  // words k, k+1 -> elements i0+k, i0+k+1
         double z0, z1;
-        box_muller(w[k], w[k + 1], z0, z1);
+        box_muller(w[k], w[k + 1], z0, z1);  // engine/philox.h: the same bits as the GPU's
         o[i0 + k] = T(mean + std * z0);  // x = mean + std z
         if (k + 1 < m) o[i0 + k + 1] = T(mean + std * z1);
       }

@@ -2,19 +2,24 @@
 // Every runtime call goes through GV_CUDA_CHECK, so a failure is a gv::DeviceError that names the
 // call, the runtime's error, what was being done and what to try.
 //
-// Memory comes straight from cudaMalloc/cudaFree for now; alloc/free are the one place a caching
-// allocator will go. Work runs on the legacy default stream, so copies and kernels are ordered
-// with respect to each other; copy_to_host returns once the data is on the host.
+// Memory goes through a caching allocator per device (engine/cuda/block_cache.h). Work runs on the
+// legacy default stream, so copies and kernels are ordered with respect to each other;
+// copy_to_host returns once the data is on the host, and then raises any error a kernel recorded.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <string>
 
+#include "engine/cuda/block_cache.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_info.h"
+#include "engine/cuda/launch.h"
 
 namespace gv::cuda {
 
@@ -61,13 +66,102 @@ namespace {
 
 std::string dev_str(int device) { return "cuda:" + std::to_string(device); }
 
-// Makes `device` current for the calling thread; `what` is what it is for ("an allocation").
+constexpr int kMaxDevices = 16;
+
+void check_index(int device) {
+  if (device < 0 || device >= kMaxDevices)
+    detail::throw_device_error("no device " + dev_str(device) + " (" + std::to_string(device_count()) + " found)",
+                               __FILE__, __LINE__);
+}
+
+// The caching allocator of each device, made on first use and never destroyed (tensors may be
+// freed by static destructors after it would be).
+BlockCache& cache(int device) {
+  static std::mutex m;
+  static BlockCache* caches[kMaxDevices] = {};
+  std::lock_guard<std::mutex> lock(m);
+  if (caches[device] == nullptr)
+    caches[device] = new BlockCache(
+        [device](size_t n) -> void* {
+          void* p = nullptr;
+          if (cudaSetDevice(device) != cudaSuccess || cudaMalloc(&p, n) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return nullptr;
+          }
+          return p;
+        },
+        [device](void* p) {
+          if (cudaSetDevice(device) == cudaSuccess) (void)cudaFree(p);
+          (void)cudaGetLastError();
+        });
+  return *caches[device];
+}
+
+std::atomic<bool> g_nondeterministic{false};
+
+}  // namespace
+
+namespace detail {
+
 void set_device(int device, const char* what) {
+  check_index(device);
   GV_CUDA_CHECK(cudaSetDevice(device), "selecting " + dev_str(device) + " for " + what + " (" +
                                            std::to_string(device_count()) + " devices found)");
 }
 
-}  // namespace
+int sm_count(int device) {
+  static std::atomic<int> counts[kMaxDevices] = {};
+  check_index(device);
+  if (int c = counts[device].load(std::memory_order_relaxed); c > 0) return c;
+  int c = 0;
+  GV_CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device),
+                "asking " + dev_str(device) + " for its multiprocessor count");
+  c = std::max(c, 1);
+  counts[device].store(c, std::memory_order_relaxed);
+  return c;
+}
+
+kern::ErrorWord* error_word(int device) {
+  static std::mutex m;
+  static kern::ErrorWord* words[kMaxDevices] = {};
+  check_index(device);
+  std::lock_guard<std::mutex> lock(m);
+  if (words[device] == nullptr) {
+    set_device(device, "the kernels' error word");
+    void* p = nullptr;
+    GV_CUDA_CHECK(cudaMalloc(&p, sizeof(kern::ErrorWord)), "allocating the kernels' error word on " + dev_str(device));
+    GV_CUDA_CHECK(cudaMemset(p, 0, sizeof(kern::ErrorWord)), "clearing the kernels' error word");
+    words[device] = static_cast<kern::ErrorWord*>(p);
+  }
+  return words[device];
+}
+
+void raise_kernel_errors(int device) {
+  kern::ErrorWord* w = error_word(device);
+  kern::ErrorWord h{};
+  GV_CUDA_CHECK(cudaMemcpy(&h, w, sizeof h, cudaMemcpyDeviceToHost), "reading the kernels' error word");
+  if (h.code == kern::kErrNone) return;
+  GV_CUDA_CHECK(cudaMemset(w, 0, sizeof h), "clearing the kernels' error word");
+  if (h.code == kern::kErrBernoulli)
+    throw_value_error("bernoulli: p must lie in [0, 1], got a value outside it (or NaN) at flat index " +
+                          std::to_string(h.position) + " (found by the kernel on " + dev_str(device) +
+                          ", reported at the next wait for the GPU; the draw is not valid)",
+                      __FILE__, __LINE__);
+  const char* op = h.code == kern::kErrGather ? "gather" : h.code == kern::kErrScatterAdd ? "scatter_add" : "one_hot";
+  std::string axis = h.axis >= 0 ? " on axis " + std::to_string(h.axis) : std::string();
+  throw_index_error(std::string(op) + ": index value " + std::to_string(h.value) + " at position " +
+                        std::to_string(h.position) + " is out of range [0, " + std::to_string(h.extent) + ")" + axis +
+                        " (found by a kernel on " + dev_str(device) +
+                        ", reported at the next wait for the GPU; later results of that kernel are not valid)",
+                    __FILE__, __LINE__);
+}
+
+}  // namespace detail
+
+using detail::set_device;
+
+void allow_nondeterministic(bool on) { g_nondeterministic.store(on); }
+bool nondeterministic_allowed() { return g_nondeterministic.load(); }
 
 bool compiled() { return true; }
 
@@ -115,24 +209,40 @@ std::string describe_devices() {
 void* alloc(size_t nbytes, int device) {
   if (nbytes == 0) return nullptr;
   set_device(device, "an allocation");
-  void* p = nullptr;
-  GV_CUDA_CHECK(cudaMalloc(&p, nbytes), "allocating " + bytes_str(nbytes) + " on " + dev_str(device));
+  BlockCache& c = cache(device);
+  void* p = c.alloc(nbytes);
+  if (p == nullptr) {
+    size_t free_b = 0, total_b = 0;
+    (void)cudaMemGetInfo(&free_b, &total_b);
+    (void)cudaGetLastError();
+    detail::throw_device_error("CUDA error: out of memory allocating " + bytes_str(nbytes) + " on " + dev_str(device) +
+                                   " (this process holds " + bytes_str(c.in_use_bytes()) + " in tensors; the GPU has " +
+                                   bytes_str(free_b) + " free of " + bytes_str(total_b) +
+                                   "); hint: use a smaller batch, drop tensors that are still referenced, or check "
+                                   "nvidia-smi for other processes on the GPU",
+                               __FILE__, __LINE__);
+  }
   return p;
 }
 
 void free(void* p, int device) noexcept {
-  if (p == nullptr) return;
-  cudaError_t e = cudaSetDevice(device);
-  if (e == cudaSuccess) e = cudaFree(p);
-  if (e == cudaSuccess) return;
-  (void)cudaGetLastError();
-  // At process exit the runtime may be torn down before the last tensors; the driver reclaims
-  // their memory anyway. Anything else is worth a line, once (free cannot throw).
-  if (e == cudaErrorCudartUnloading || e == cudaErrorContextIsDestroyed) return;
+  if (p == nullptr || device < 0 || device >= kMaxDevices) return;
+  if (cache(device).free(p)) return;
   static std::atomic<bool> reported{false};
   if (!reported.exchange(true))
-    std::fprintf(stderr, "genvae: warning: cudaFree on %s failed: %s (%s); further failures not shown\n",
-                 dev_str(device).c_str(), cudaGetErrorString(e), cudaGetErrorName(e));
+    std::fprintf(stderr, "genvae: warning: cuda free of a block the allocator of %s did not hand out; ignored\n",
+                 dev_str(device).c_str());
+}
+
+CacheStats cache_stats(int device) {
+  check_index(device);
+  BlockCache& c = cache(device);
+  return {c.cached_bytes(), c.in_use_bytes(), c.hits(), c.misses()};
+}
+
+void cache_release(int device) {
+  check_index(device);
+  cache(device).release();
 }
 
 void copy_to_device(void* dst, const void* host_src, size_t nbytes, int device) {
@@ -148,6 +258,7 @@ void copy_to_host(void* host_dst, const void* src, size_t nbytes, int device) {
   GV_CUDA_CHECK(cudaMemcpy(host_dst, src, nbytes, cudaMemcpyDeviceToHost),
                 "copying " + bytes_str(nbytes) + " from " + dev_str(device) +
                     " to the host (an error here may come from an earlier kernel)");
+  detail::raise_kernel_errors(device);
 }
 
 void copy_on_device(void* dst, const void* src, size_t nbytes, int device) {
@@ -176,6 +287,7 @@ void synchronize(int device) {
   set_device(device, "synchronize");
   GV_CUDA_CHECK(cudaDeviceSynchronize(),
                 "waiting for " + dev_str(device) + " (an error here may come from an earlier kernel)");
+  detail::raise_kernel_errors(device);
 }
 
 }  // namespace gv::cuda

@@ -22,6 +22,18 @@ void throw_dtype_error(const std::string& msg, const char* file, int line) {
   throw DTypeError(fmt::format("{} [{}:{}]", msg, ::gv::detail::short_path(file), line));
 }
 
+void throw_index_error(const std::string& msg, const char* file, int line) {
+  throw IndexError(fmt::format("{} [{}:{}]", msg, ::gv::detail::short_path(file), line));
+}
+
+void throw_shape_error(const std::string& msg, const char* file, int line) {
+  throw ShapeError(fmt::format("{} [{}:{}]", msg, ::gv::detail::short_path(file), line));
+}
+
+void throw_value_error(const std::string& msg, const char* file, int line) {
+  throw ValueError(fmt::format("{} [{}:{}]", msg, ::gv::detail::short_path(file), line));
+}
+
 std::string bytes_str(size_t nbytes) {
   if (nbytes < 1024) return fmt::format("{} bytes", nbytes);
   const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};

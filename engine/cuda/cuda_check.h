@@ -20,6 +20,9 @@ const char* hint_for(int status);
 // Other errors raised from .cu files, with the same " [file:line]" suffix as GV_THROW.
 [[noreturn]] void throw_device_error(const std::string& msg, const char* file, int line);
 [[noreturn]] void throw_dtype_error(const std::string& msg, const char* file, int line);
+[[noreturn]] void throw_index_error(const std::string& msg, const char* file, int line);
+[[noreturn]] void throw_shape_error(const std::string& msg, const char* file, int line);
+[[noreturn]] void throw_value_error(const std::string& msg, const char* file, int line);
 
 // "12 bytes", "1.5 MiB", ... for messages.
 std::string bytes_str(size_t nbytes);

@@ -1,0 +1,58 @@
+// launch.h: what the .cu files share: the device's multiprocessor count, the launch check, the
+// per-device error word, scratch memory, and the dtype dispatch. CUDA-only (nvcc reads it).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/kernels.h"
+
+namespace gv::cuda::detail {
+
+int sm_count(int device);
+// Makes `device` current for the calling thread; `what` names the op, for the message.
+void set_device(int device, const char* what);
+// The device's error word (kernels.h), allocated and zeroed on first use.
+kern::ErrorWord* error_word(int device);
+// Raises what a kernel recorded in the error word (and clears it); called after every wait.
+void raise_kernel_errors(int device);
+
+inline void check_launch(const char* what, const kern::Launch& l, int device) {
+  GV_CUDA_CHECK(cudaGetLastError(), std::string("launching the ") + what + " kernel (" + std::to_string(l.blocks) +
+                                        " blocks of " + std::to_string(l.threads) + ") on cuda:" +
+                                        std::to_string(device));
+}
+
+// A device buffer for the length of a call, from the caching allocator.
+struct Scratch {
+  void* p = nullptr;
+  int device;
+  Scratch(size_t nbytes, int dev) : device(dev) { p = alloc(nbytes, dev); }
+  ~Scratch() { free(p, device); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+template <class F>
+decltype(auto) dispatch_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f32: return f.template operator()<float>();
+    case DType::f64: return f.template operator()<double>();
+    default: break;
+  }
+  throw_dtype_error(std::string(op) + " on cuda: needs float32 or float64, got " + dtype_name(dt), __FILE__, __LINE__);
+}
+template <class F>
+decltype(auto) dispatch_all(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f32: return f.template operator()<float>();
+    case DType::f64: return f.template operator()<double>();
+    case DType::i64: return f.template operator()<int64_t>();
+  }
+  throw_dtype_error(std::string(op) + " on cuda: unknown dtype", __FILE__, __LINE__);
+}
+
+}  // namespace gv::cuda::detail
