@@ -37,6 +37,8 @@
 
 #include "apps/common/run_dir.h"
 #include "apps/common/train_config.h"
+#include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/cuda_info.h"
 #include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
@@ -172,7 +174,7 @@ class W3Net : public nn::Module {
 // One training step of a workload: loss, backward, Adam.
 class Step {
  public:
-  Step(const std::string& name, int64_t batch, uint64_t seed) : name_(name), g_(seed) {
+  Step(const std::string& name, int64_t batch, uint64_t seed, Device device) : name_(name), g_(seed) {
     Generator init(seed);
     vae::ModelConfig mc;
     if (name == "W1") {
@@ -189,6 +191,8 @@ class Step {
       x_ = bernoulli(uniform({batch, 1, 28, 28}, g_), g_);
       p_ = vae::bernoulli();
       w3_ = std::make_unique<W3Net>(init);
+      w3_->to(device);
+      x_ = x_.to(device);
       opt_ = std::make_unique<nn::Adam>(w3_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
       return;
     } else if (name == "W4") {
@@ -200,6 +204,8 @@ class Step {
       sc.steps = 4, sc.latent = 64, sc.channels1 = 64, sc.channels2 = 128;
       sc.gate = "scalar", sc.skips = false, sc.detach_prev = true;
       w4_ = std::make_unique<vae::SequentialVAE>(sc, init);
+      w4_->to(device);
+      x_ = x_.to(device);
       p_ = vae::gaussian_fixed(1 / std::sqrt(2.0));
       r_ = vae::kl();
       opt_ = std::make_unique<nn::Adam>(w4_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
@@ -209,6 +215,8 @@ class Step {
     }
     if (!p_) p_ = vae::bernoulli();  // W2 scores the decoder's sigmoid output itself; k = 1 either way
     model_ = std::make_unique<vae::VAE>(mc, p_, init);
+    model_->to(device);
+    x_ = x_.to(device);
     opt_ = std::make_unique<nn::Adam>(model_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
   }
 
@@ -265,17 +273,25 @@ double peak_rss_mib() {
 struct ChildSpec {
   std::string what;  // a workload name, or "sgemm"
   int64_t batch = 100, threads = 2, steps = 20, warmup = 3;
+  Device device;
 };
+
+// Waits for the device's queued kernels (a GPU runs them asynchronously): timings end here.
+void wait_for(Device d) {
+  if (d.is_cuda()) cuda::synchronize(d.index);
+}
 
 json measure_workload(const ChildSpec& s) {
   set_threads(s.threads);
-  Step step(s.what, s.batch, 7);
+  Step step(s.what, s.batch, 7, s.device);
   for (int64_t i = 0; i < s.warmup; ++i) step.run();
+  wait_for(s.device);
   std::vector<double> ms;
   double loss = 0;
   for (int64_t i = 0; i < s.steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     loss = step.run();
+    wait_for(s.device);
     ms.push_back(1e3 * seconds_since(t0));
   }
   GV_CHECK(std::isfinite(loss), ValueError, "genvae-bench: {} produced a non-finite loss", s.what);
@@ -383,9 +399,27 @@ json measure_sampling_pp(const ChildSpec& s, const SamplingSpec& spec) {
 
 // GFLOP/s of a 1024^3 sgemm, the denominator of each workload's "%sgemm": the first row of the
 // sgemm table, measured the same way.
-json measure_sgemm(const ChildSpec& s) { return measure_gemm("1024,1024,1024,n,n", s.threads); }
+// On a GPU: the rate of cuBLAS's sgemm through gv::matmul at 4096^3 (the median of 7 timings of
+// 10 products each), the rate the GEMM-heavy steps are measured against.
+json measure_sgemm(const ChildSpec& s) {
+  if (s.device.is_cpu()) return measure_gemm("1024,1024,1024,n,n", s.threads);
+  const int64_t n = 4096;
+  Generator g(3);
+  const Tensor a = uniform({n, n}, g, -1, 1, DType::f32, s.device), b = uniform({n, n}, g, -1, 1, DType::f32, s.device);
+  Tensor c = matmul(a, b);
+  wait_for(s.device);
+  std::vector<double> rates;
+  for (int r = 0; r < 7; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < 10; ++k) c = matmul(a, b);
+    wait_for(s.device);
+    rates.push_back(10 * 2.0 * double(n) * double(n) * double(n) / seconds_since(t0) / 1e9);
+  }
+  return json{{"gflops", median(rates)}, {"shape", "4096^3"}, {"device", s.device.str()}};
+}
 
-int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const SamplingSpec& sampling) {
+int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const SamplingSpec& sampling,
+              const std::string& device) {
   // spec: WHAT:BATCH:THREADS
   ChildSpec s;
   std::vector<std::string> parts;
@@ -401,6 +435,7 @@ int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const
   s.threads = std::stoll(parts[2]);
   s.steps = steps;
   s.warmup = warmup;
+  s.device = checked_device(device);
   json j = s.what == "sgemm"                   ? measure_sgemm(s)
            : s.what.rfind("sample-", 0) == 0 ? measure_sampling(s, sampling)
            : s.what.rfind("samplepp-", 0) == 0 ? measure_sampling_pp(s, sampling)
@@ -416,7 +451,7 @@ struct Options {
   int64_t threads = 2, steps = 20, warmup = 3, batch = 0;
   bool scaling = false, no_peer = false, no_gemm_table = false, sampling = false;
   SamplingSpec sampling_spec;
-  std::string python, peer_script, json_out, omp_wait_policy = "brief";
+  std::string python, peer_script, json_out, omp_wait_policy = "brief", device = "cpu";
   std::string child;
 };
 
@@ -466,17 +501,18 @@ std::string env_prefix(const Options& o) {
 std::optional<json> ours(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
   const SamplingSpec& sp = o.sampling_spec;
   std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {} --naive-pixels {} --pixel-layers {} "
-                                "--pixel-channels {}",
+                                "--pixel-channels {} --device {}",
                                 env_prefix(o), shell_quote(self_exe()), what, batch, threads, o.steps, o.warmup,
-                                sp.naive_pixels, sp.layers, sp.channels);
+                                sp.naive_pixels, sp.layers, sp.channels, o.device);
   return run_json(cmd, log);
 }
 
 std::optional<json> peer(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
   // PYTHONNOUSERSITE: a user-site numpy built for another torch breaks `import torch`
-  std::string cmd = fmt::format("{}PYTHONNOUSERSITE=1 {} {} --workload {} --batch {} --threads {} --steps {} --warmup {}",
+  std::string cmd = fmt::format("{}PYTHONNOUSERSITE=1 {} {} --workload {} --batch {} --threads {} --steps {} --warmup {} "
+                                "--device {}",
                                 env_prefix(o), o.python, shell_quote(o.peer_script), what, batch, threads, o.steps,
-                                o.warmup);
+                                o.warmup, o.device);
   return run_json(cmd, log);
 }
 
@@ -726,12 +762,17 @@ int run_parent(Options& o) {
   if (o.workloads == std::vector<std::string>{"none"}) o.workloads.clear();
   for (const std::string& w : o.workloads)
     GV_CHECK(find_workload(w), ValueError, "--workloads: unknown workload '{}'; allowed: W1, W2, W3, W4, or none alone", w);
+  const Device device = checked_device(o.device);  // a missing GPU is refused before anything runs
+  if (device.is_cuda()) o.no_gemm_table = true;    // that table times the CPU's GEMMs
+  GV_CHECK(!(device.is_cuda() && (o.sampling || o.scaling)), ValueError,
+           "--device {}: --sampling and --scaling time the CPU only (for now); leave them out", o.device);
   std::string why;
   bool with_peer = peer_available(o, why);
   fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OpenMP waiting: {}\n", cpu_brand(),
              sysconf(_SC_NPROCESSORS_ONLN), o.steps, o.warmup, o.omp_wait_policy);
   fmt::print("kernels: {} (GENVAE_ISA overrides), GEMM backend {} (GENVAE_GEMM overrides); OpenBLAS picked {}\n",
              isa_name(active_isa()), gemm_backend_name(gemm_backend()), openblas_corename());
+  if (device.is_cuda()) fmt::print("device: {} ({})\n", device.str(), cuda::describe_devices());
   if (with_peer) fmt::print("peer: PyTorch {} ({} {})\n", why, o.python, o.peer_script);
   else fmt::print("peer: skipped: {}\n", why);
   std::fflush(stdout);
@@ -744,6 +785,7 @@ int run_parent(Options& o) {
   std::map<int64_t, double> sgemm;
   json report{{"machine", {{"cpu", cpu_brand()}, {"cores", sysconf(_SC_NPROCESSORS_ONLN)}, {"isa", isa_name(active_isa())},
                            {"openblas_core", openblas_corename()}}},
+              {"device", device.str()},
               {"steps", o.steps},
               {"warmup", o.warmup},
               {"omp_wait_policy", o.omp_wait_policy},
@@ -756,7 +798,8 @@ int run_parent(Options& o) {
     GV_CHECK(j.has_value(), IOError, "genvae-bench: the sgemm measurement failed:\n{}", log);
     sgemm[t] = (*j)["gflops"].get<double>();
     report["sgemm_gflops"][std::to_string(t)] = sgemm[t];
-    fmt::print("sgemm 1024^3 at {} thread{}: {:.1f} GFLOP/s\n", t, t == 1 ? "" : "s", sgemm[t]);
+    if (device.is_cuda()) fmt::print("sgemm 4096^3 on {} (cuBLAS): {:.1f} GFLOP/s\n", device.str(), sgemm[t]);
+    else fmt::print("sgemm 1024^3 at {} thread{}: {:.1f} GFLOP/s\n", t, t == 1 ? "" : "s", sgemm[t]);
     std::fflush(stdout);
   }
 
@@ -810,6 +853,14 @@ int run_parent(Options& o) {
       if (!r.ours || !r.peer) continue;
       const double speed = (*r.peer)["ms_per_step"].get<double>() / (*r.ours)["ms_per_step"].get<double>();
       const double mem = (*r.peer)["peak_rss_mib"].get<double>() / (*r.ours)["peak_rss_mib"].get<double>();
+      if (device.is_cuda()) {  // the CUDA issue's targets: at least PyTorch's eager CUDA, GEMM-heavy steps at half of cuBLAS
+        line(r.workload + " training speed on " + device.str() + ", genvae / peer", speed, 1.0);
+        if (r.workload == "W1" || r.workload == "W2")
+          line(r.workload + " GFLOP/s as a fraction of cuBLAS sgemm",
+               flops_per_step(r.workload, r.batch) / ((*r.ours)["ms_per_step"].get<double>() * 1e6) / sgemm[o.threads],
+               0.5);
+        continue;
+      }
       line(r.workload + " training speed, genvae / peer", speed, r.workload == "W1" ? 2.5 : 2.0);
       line(r.workload + " peak memory, peer / genvae", mem, 1.0);
     }
@@ -871,6 +922,7 @@ int main(int argc, char** argv) {
                  "(spin), inherit (the environment's settings)")
       ->check(CLI::IsMember({"brief", "passive", "active", "inherit"}))->capture_default_str();
   app.add_option("--child", o.child, "internal: run one measurement WHAT:BATCH:THREADS and print it as JSON");
+  add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -878,7 +930,7 @@ int main(int argc, char** argv) {
   }
   if (o.peer_script.empty()) o.peer_script = (fs::path(GENVAE_SOURCE_DIR) / "bench" / "peer.py").string();
   try {
-    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.sampling_spec);
+    if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.sampling_spec, o.device);
     return run_parent(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-bench: %s\n", e.what());

@@ -33,6 +33,7 @@ namespace {
 struct Options {
   std::string data_dir = data::default_mnist_dir(), out = "runs/classifier";
   int64_t epochs = 8, batch = 100, limit = -1, test_limit = -1, threads = 0;
+  std::string device = "cpu";
   double lr = 1e-3, lr_final = 1e-4;
   uint64_t seed = 1;
   bool force = false;
@@ -40,7 +41,7 @@ struct Options {
 
 // mean over the batch of -log softmax(logits)[label]
 ag::Var cross_entropy(const ag::Var& logits, const Tensor& labels) {
-  return -ag::mean(ag::gather(ag::log_softmax(logits, 1), 1, labels.unsqueeze(1)));
+  return -ag::mean(ag::gather(ag::log_softmax(logits, 1), 1, labels.to(logits.data().device()).unsqueeze(1)));
 }
 
 double accuracy(DigitClassifier& c, const Tensor& images, const Tensor& labels) {
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed of the weights, the data order and the binarization")
       ->check(uint64_any())->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(int_range(0, 1024))->capture_default_str();
+  add_device_flag(app, o.device);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
                s->images.size(2), s->images.size(3));
     Generator g(o.seed);
     DigitClassifier net(g);
+    net.to(checked_device(o.device));  // before the optimizer: its state goes where the weights are
     nn::Adam opt(net.named_parameters(), o.lr);
     data::BatchLoader loader({train.images, train.labels}, o.batch, true, o.seed, false);
     Generator binarize(o.seed + 1);
@@ -99,7 +102,7 @@ int main(int argc, char** argv) {
       while (loader.next(b)) {
         const double done = double((epoch - 1) * steps + s) / double(o.epochs * steps);
         opt.set_lr(o.lr * std::pow(o.lr_final / o.lr, done));
-        const Tensor x = data::binarize_dynamic(b.images, binarize);
+        const Tensor x = data::binarize_dynamic(b.images, binarize).to(net.device());
         const double l = nn::train_step(opt, [&] { return cross_entropy(net.forward(ag::Var(x)), b.labels); }).loss;
         loss_sum += l;
         progress.update(++s, fmt::format("loss {:.4f}", l));

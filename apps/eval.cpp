@@ -33,6 +33,7 @@ struct EvalOptions {
   std::string out;  // eval.json ("" = beside the checkpoint)
   std::string data_dir;
   int64_t iwae_k = 100, iwae_examples = 1000, mi_examples = 1000, test_limit = -1, batch = 100, threads = 0;
+  std::string device = "cpu";
   double au_threshold = 0.01;
   uint64_t seed = 1;
 };
@@ -55,6 +56,7 @@ int parse_flags(int argc, char** argv, EvalOptions& o) {
   app.add_option("--batch", o.batch, "examples per batch")->check(int_range(1, int64_t(1) << 20))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the estimators' z samples")->check(uint64_any())->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(int_range(0, 1024))->capture_default_str();
+  add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,6 +68,7 @@ int parse_flags(int argc, char** argv, EvalOptions& o) {
 // The model as trained: its configuration from the checkpoint's metadata, then its weights.
 TrainedRun load(const EvalOptions& o) {
   LoadOptions lo;
+  lo.device = checked_device(o.device);
   lo.data_dir = o.data_dir;
   lo.test_limit = o.test_limit;
   return load_trained_run(o.run, lo);

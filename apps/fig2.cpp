@@ -44,6 +44,7 @@ namespace {
 struct Fig2Options {
   std::string run, out, data_dir;
   int64_t grid = 20, examples = -1, batch = 500, zoom = 1, threads = 0;
+  std::string device = "cpu";
   double range = 0, min_ess = 10, quantile = 0.005;
 };
 
@@ -74,6 +75,7 @@ int parse_flags(int argc, char** argv, Fig2Options& o) {
       ->check(int_range(1, int64_t(1) << 20))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: every core)")
       ->check(int_range(0, 1024))->capture_default_str();
+  add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -175,8 +177,8 @@ Tensor decode_mean(TrainedRun& l, const Tensor& z, int64_t batch) {
   const DType dt = params.front().dtype();
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < z.size(0); s += batch) {
-    const Tensor zb = z.slice(0, s, std::min(z.size(0), s + batch)).to(dt).contiguous();
-    parts.push_back(l.model->decoder().mean(zb).to(DType::f64));
+    const Tensor zb = z.slice(0, s, std::min(z.size(0), s + batch)).to(dt).to(l.model->device()).contiguous();
+    parts.push_back(l.model->decoder().mean(zb).to(DType::f64).to(Device::cpu()));
   }
   return concat(parts, 0);
 }
@@ -455,6 +457,7 @@ int main(int argc, char** argv) {
   try {
     set_threads(o.threads);
     LoadOptions lo;
+    lo.device = checked_device(o.device);
     lo.data_dir = o.data_dir;
     lo.test_limit = 1;  // the test split is not used
     lo.with_train = true;

@@ -31,6 +31,11 @@ struct Mlp {
     w2 = Var(normal({hidden, out}, g, 0, std::sqrt(2.0 / double(hidden + out))), true);
     b2 = Var(Tensor::zeros({out}), true);
   }
+  // the weights on `device` (before the optimizer is made)
+  void to(Device device) {
+    for (Var* v : {&w1, &b1, &w2, &b2}) *v = Var(v->data().to(device), true);
+  }
+  Device device() const { return w1.data().device(); }
   // x (B, 784) -> logits (B, 10)
   Var forward(const Var& x) const { return ag::matmul(ag::relu(ag::matmul(x, w1) + b1), w2) + b2; }
 };
@@ -47,8 +52,8 @@ double accuracy(const Mlp& net, const data::MnistSplit& test) {
   int64_t n = test.labels.size(0), correct = 0;
   for (int64_t s = 0; s < n; s += 1000) {
     int64_t e = std::min(n, s + 1000);
-    Tensor x = test.images.slice(0, s, e).reshape({e - s, -1});
-    Tensor pred = argmax(net.forward(Var(x)).data(), 1);
+    Tensor x = test.images.slice(0, s, e).reshape({e - s, -1}).to(net.device());
+    Tensor pred = argmax(net.forward(Var(x)).data(), 1).to(Device::cpu());
     correct += (int64_t)sum(eq(pred, test.labels.slice(0, s, e))).item();
   }
   return double(correct) / double(n);
@@ -61,6 +66,7 @@ int main(int argc, char** argv) {
   std::string data_dir = data::default_mnist_dir();
   int64_t epochs = 3, batch = 100, hidden = 256, threads = 2;
   int64_t limit = -1;
+  std::string device = "cpu";
   double lr = 0.05, momentum = 0.9;
   uint64_t seed = 1;
   app.add_option("--data", data_dir, "folder with the MNIST IDX files (.gz or plain); or set GENVAE_MNIST_DIR")
@@ -73,6 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the Philox generator (weights and data order)")->check(uint64_any())->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (OpenMP and OpenBLAS)")->capture_default_str()->check(int_range(1, 256));
   app.add_option("--limit", limit, "use only the first N training images (-1: all)")->capture_default_str()->check(at_least(-1));
+  app::add_device_flag(app, device);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -90,6 +97,7 @@ int main(int argc, char** argv) {
 
     Generator gen(seed);
     Mlp net(784, hidden, 10, gen);
+    net.to(app::checked_device(device));
     nn::SGD opt(net.named_parameters(), lr, momentum);  // v = momentum v + grad; p -= lr v
     Tensor flat = train.images.reshape({n, -1});
 
@@ -102,7 +110,8 @@ int main(int argc, char** argv) {
         int64_t b0 = s * batch, b1 = std::min(n, b0 + batch);
         Tensor idx = Tensor::from_vector(std::vector<int64_t>(ord + b0, ord + b1), {b1 - b0});
         Tensor x = gather(flat, 0, idx.unsqueeze(1).expand({b1 - b0, 784}).contiguous());
-        Tensor y = gather(train.labels, 0, idx);
+        Tensor y = gather(train.labels, 0, idx).to(net.device());
+        x = x.to(net.device());
         double l = 0;
         try {
           l = nn::train_step(opt, [&] { return cross_entropy(net.forward(Var(x)), y); }).loss;

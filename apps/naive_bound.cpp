@@ -48,6 +48,7 @@ struct Options {
   std::string data_dir, out = "runs/naive-bound";
   int64_t limit = -1, test_limit = -1, epochs = 10, batch = 100, latent = 20, hidden = 200, hidden_layers = 2;
   int64_t log_every = 50, spread_samples = 1000, threads = 0;
+  std::string device = "cpu";
   double lr = 1e-3;
   uint64_t seed = 1;
   bool force = false;
@@ -88,6 +89,7 @@ int parse_flags(int argc, char** argv, Options& o) {
       ->check(at_least(2))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for OpenMP and OpenBLAS (0: every core)")
       ->check(int_range(0, 1024))->capture_default_str();
+  add_device_flag(app, o.device);
   app.add_option("--out", o.out, "the output folder")->capture_default_str();
   app.add_flag("--force", o.force, "delete an earlier run in --out and start over");
   try {
@@ -137,7 +139,7 @@ DataStats data_stats(const Tensor& images) {
 // g(z) for the given z: (N, C, H, W).
 Tensor decoder_means(vae::VAE& m, const Tensor& z) {
   ag::NoGradGuard ng;
-  return m.decoder().mean(z);
+  return m.decoder().mean(z.to(m.device())).to(Device::cpu());  // figures and spreads are computed on the host
 }
 
 struct Spread {
@@ -191,6 +193,7 @@ struct Experiment {
   std::shared_ptr<vae::Regularizer> kl = vae::kl();
   DataStats stats;
   Variant a, b;
+  Device device;  // --device
   int64_t step = 0;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
@@ -211,6 +214,7 @@ void setup(Experiment& e, int argc, char** argv) {
   const RunDirMode mode = o.force ? RunDirMode::force : RunDirMode::create;
   RunDir::check(o.out, mode);  // before the data is read; the folder itself only once all is checked
   const int threads = set_threads(o.threads);
+  e.device = checked_device(o.device);
   DataSpec spec;
   spec.name = "mnist";
   spec.dir = o.data_dir;
@@ -227,6 +231,7 @@ void setup(Experiment& e, int argc, char** argv) {
   for (Variant* v : {&e.a, &e.b}) {
     Generator init = Generator::stream(o.seed, 0);
     v->model = std::make_unique<vae::VAE>(mc, e.p, init);
+    v->model->to(e.device);
     v->opt = std::make_unique<nn::Adam>(v->model->named_parameters(), o.lr);
     v->z_rng = Generator::stream(o.seed, 1);
   }

@@ -42,6 +42,7 @@ struct SampleOptions {
   std::string mode = "both", start = "noise";
   std::string classifier;  // a genvae-classifier folder or file: score the samples
   int64_t n = 32, steps = 100, keep = 10, nn_examples = 1000, threads = 0, show = 32;
+  std::string device = "cpu";
   bool mean_chain = false;
   uint64_t seed = 1;
 };
@@ -94,6 +95,7 @@ int parse_flags(int argc, char** argv, SampleOptions& o) {
   app.add_option("--data-dir", o.data_dir, "the data set's location, when it moved since training");
   app.add_option("--seed", o.seed, "seed of z, of the pixel draws and of the noise start")->check(uint64_any())->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: every core)")->check(int_range(0, 1024))->capture_default_str();
+  add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);
     if (o.mode != "ancestral" && o.keep > o.steps)
@@ -294,6 +296,7 @@ int main(int argc, char** argv) {
   try {
     set_threads(o.threads);
     LoadOptions lo;
+    lo.device = checked_device(o.device);
     lo.data_dir = o.data_dir;
     lo.test_limit = o.n + o.nn_examples;
     std::unique_ptr<DigitClassifier> classifier;

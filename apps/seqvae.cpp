@@ -59,6 +59,7 @@ struct SeqOptions {
   // optimization
   double lr = 1e-3;
   int64_t epochs = 5, batch = 100, threads = 0;
+  std::string device = "cpu";
   uint64_t seed = 1;
   // the run and its evaluation
   std::string out = "runs/seqvae", resume;
@@ -179,6 +180,7 @@ void build(Run& run) {
            o.data, shape_str(run.data.shape));
   Generator init = Generator::stream(o.seed, 0);
   run.model = std::make_unique<vae::SequentialVAE>(model_config(o, run.data.shape), init);
+  run.model->to(checked_device(o.device));  // before the optimizer: its state goes where the weights are
   run.opt = std::make_unique<nn::Adam>(run.model->named_parameters(), o.lr);
   run.p = vae::gaussian_fixed(o.sigma);
   run.r = vae::make_regularizer(o.regularizer, o.reg_param);
@@ -527,6 +529,7 @@ void add_train_flags(CLI::App* tr, SeqOptions& o) {
   tr->add_option("--epochs", o.epochs, "epochs")->check(int_range(1, 100000))->capture_default_str()->group(gt);
   tr->add_option("--batch", o.batch, "batch size")->check(int_range(1, 100000))->capture_default_str()->group(gt);
   tr->add_option("--threads", o.threads, "threads (0: every core)")->check(int_range(0, 4096))->capture_default_str()->group(gt);
+  add_device_flag(*tr, o.device)->group(gt);
   tr->add_option("--seed", o.seed, "seed of the weights, the data order and the draws")->check(uint64_any())->capture_default_str()->group(gt);
   tr->add_option("--out", o.out, "the run folder")->capture_default_str()->group(gr);
   tr->add_flag("--force", o.force, "replace an existing run in --out")->group(gr);

@@ -158,6 +158,7 @@ struct Run {
   std::unique_ptr<data::BatchLoader> loader;
   nn::TrainState state;
   Tensor test_x;              // the test images as the model sees them (binarized once, etc.)
+  Device device;              // --device: where the model and its batches live
   double elapsed_before = 0;  // seconds trained by earlier processes of this run
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
@@ -192,6 +193,10 @@ void build(Run& run) {
   run.r = make_regularizer(c);
   Generator init = Generator::stream(c.seed, 0);
   run.model = std::make_unique<vae::VAE>(model_config(c, run.data.shape), run.p, init);
+  // made on the CPU (the same initial weights on every device), then moved; the optimizer after
+  // the move keeps its state on the parameters' device
+  run.device = checked_device(c.device);
+  run.model->to(run.device);
   run.opt = make_optimizer(c, run.model->named_parameters());
   run.schedule = make_schedule(c);
   const int64_t n = run.data.train.size();
@@ -274,7 +279,7 @@ double loss_on(const Run& run, vae::Model& model, const Tensor& x, int64_t step)
   ag::NoGradGuard no_grad;
   Generator g = Generator::stream(run.cfg.seed ^ kCheckpointLossSeed, uint64_t(step));
   const double w = vae::regularizer_weight(run.cfg.lambda, run.cfg.warmup, step);
-  return vae::objective(model, x, *run.r, w, g).loss.item();
+  return vae::objective(model, x.to(model.device()), *run.r, w, g).loss.item();
 }
 
 // A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
@@ -307,7 +312,7 @@ void save(Run& run) {
 StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
   const TrainConfig& c = run.cfg;
   const int64_t step = run.state.step + 1;  // the number of this update
-  Tensor x = run.prep.train_batch(images, run.state.rng("data"));
+  Tensor x = run.prep.train_batch(images, run.state.rng("data")).to(run.device);  // drawn on the CPU: any device, one batch
   if (step == c.debug_nan_at_step) x = mul(x, std::numeric_limits<double>::quiet_NaN());
   StepStats s;
   s.weight = vae::regularizer_weight(c.lambda, c.warmup, run.state.step);

@@ -196,6 +196,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]: where the model and the batch live")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.info:
@@ -216,6 +217,8 @@ def main():
         model, x = W4(), torch.rand(a.batch, 3, 32, 32)
     else:
         model = W2()
+    dev = torch.device(a.device)
+    model, x = model.to(dev), x.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
 
     def step():
@@ -223,6 +226,8 @@ def main():
         loss = model.loss(x)
         loss.backward()
         opt.step()
+        if dev.type == "cuda":  # the kernels run asynchronously: time them to the end
+            torch.cuda.synchronize(dev)
         return loss.item()
 
     for _ in range(a.warmup):
@@ -233,7 +238,8 @@ def main():
         loss = step()
         times.append(1e3 * (time.perf_counter() - t0))
     print(json.dumps({"ms_per_step": statistics.median(times), "ms_min": min(times), "peak_rss_mib": peak_rss_mib(),
-                      "loss": loss, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                      "loss": loss, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "device": str(dev)}))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # gpu-check.sh: runs on a GPU machine what scripts/gpu-prepare.sh prepared (gpu-kit/): unpacks its
 # Debian packages into a scratch prefix, finds cuBLAS (the CUDA toolkit's, or PyTorch's
-# nvidia-cublas), and runs the CUDA parity tests (tests/cuda/test_cuda.cpp: every backend kernel
-# against the CPU, the Philox bits, the fused optimizer steps). Logs go to $OUT (or gpu-logs/).
-# Meant to finish well within 8 minutes.
+# nvidia-cublas), and runs, each with its own time limit (about 6 minutes in all):
+#   1. the CUDA parity tests (tests/cuda/test_cuda.cpp: every backend kernel against the CPU, the
+#      Philox bits, the fused optimizer steps);
+#   2. one short epoch of W1 (the MLP VAE) and of W2 (the conv VAE) with genvae-train --device cuda
+#      on the carried MNIST;
+#   3. genvae-bench --device cuda (W1-W4) beside PyTorch's CUDA (the machine's python3 with torch).
+# Logs go to $OUT (or gpu-logs/): seven files (a device run returns at most eight); the exit status
+# is the first failure's. On the device tool: run with carry ["gpu-kit"], command
+# "bash scripts/gpu-check.sh", timeout_s 480.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 kit=gpu-kit
@@ -31,7 +37,20 @@ export LD_LIBRARY_PATH="$libs$cublas:${LD_LIBRARY_PATH:-}"
   ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|fmt|openblas"
 } > "$out/env.txt" 2>&1
 status=0
-timeout 300 "$kit/bin/test_cuda" > "$out/test_cuda.log" 2>&1 || status=$?
-echo "test_cuda exit $status" | tee -a "$out/env.txt"
-tail -3 "$out/test_cuda.log"
+step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s) rc=0
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
+  echo "$name: exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$out/summary.txt"
+  tail -3 "$out/$name.log"
+  [ "$status" = 0 ] && status=$rc
+}
+step test_cuda 120 "$kit/bin/test_cuda"
+export GENVAE_MNIST_DIR="$PWD/$kit/data/mnist"
+step train_w1 90 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
+  --out /tmp/genvae-w1 --force --mi-examples 200
+step train_w2 90 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
+  --arch conv --latent 2 --likelihood gaussian --out /tmp/genvae-w2 --force --mi-examples 200
+step bench 150 "$kit/bin/genvae-bench" --device cuda --workloads W1,W2,W3,W4 --steps 20 --warmup 5 \
+  --python python3 --peer-script "$kit/peer.py" --json "$out/bench.json"
 exit $status

@@ -3,6 +3,7 @@
 # scripts/gpu-check.sh, in gpu-kit/ (ignored by git, under 64 MiB):
 #   - a CUDA build for sm_90 only (build-gpu/; -Dgpu_archs=90): the CUDA test binary, genvae-bench
 #     and genvae-train;
+#   - MNIST (../shared/data/mnist, 11 MiB), for the short W1 and W2 runs there;
 #   - the Debian packages those binaries load (found from ldd and dpkg -S), fetched with
 #     `apt-get download`, to be unpacked there with `dpkg -x` (that machine reaches no registry);
 #     cuBLAS is not carried: the GPU machine's CUDA 13 (its PyTorch's nvidia-cublas) provides it.
@@ -16,7 +17,9 @@ grep -qx '/gpu-kit/' .git/info/exclude 2>/dev/null || echo '/gpu-kit/' >> .git/i
 ninja -C build-gpu tests/test_cuda apps/genvae-bench apps/genvae-train
 bins=(build-gpu/tests/test_cuda build-gpu/apps/genvae-bench build-gpu/apps/genvae-train)
 cp "${bins[@]}" "$kit/bin/"
-cp bench/peer.py "$kit/" 2>/dev/null || true
+cp bench/peer.py "$kit/"
+mkdir -p "$kit/data/mnist"
+cp ../shared/data/mnist/*-ubyte.gz "$kit/data/mnist/"
 # the packages that own the shared libraries the binaries load (glibc and CUDA's own left out)
 pkgs=$(for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \//{print $3}' | sort -u |
   while read -r lib; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true; done |

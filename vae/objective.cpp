@@ -12,7 +12,7 @@ ObjectiveTerms objective(Model& model, const Tensor& x, const Regularizer& r, do
   GV_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0, ShapeError, "objective: expected a batch x (B, ...), got {}",
            x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   const DType dt = model.dtype();
-  const Tensor xd = x.dtype() == dt ? x : x.to(dt);  // the data in the model's dtype
+  const Tensor xd = (x.dtype() == dt ? x : x.to(dt)).to(model.device());  // the data in the model's dtype and place
   ObjectiveTerms t;
   t.weight = weight;
   // z ~ q(z|x) by reparameterization, so gradients reach the encoder through z
@@ -30,10 +30,10 @@ NaiveTerms naive_objective(Model& model, const Tensor& x, Generator& g) {
   GV_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0, ShapeError,
            "naive_objective: expected a batch x (B, ...), got {}", x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   const DType dt = model.dtype();
-  const Tensor xd = x.dtype() == dt ? x : x.to(dt);
+  const Tensor xd = (x.dtype() == dt ? x : x.to(dt)).to(model.device());
   NaiveTerms t;
   // z ~ p(z) = N(0, I), one per example, drawn without looking at x: no q(z|x)
-  t.z = normal({x.size(0), model.latent()}, g, 0, 1, dt);
+  t.z = normal({x.size(0), model.latent()}, g, 0, 1, dt, model.device());
   // E_{p(z)}[log p(x|z)], one sample of z per example, averaged over the batch: (B) -> ()
   t.bound = ag::mean(model.decoder().log_prob(xd, Var(t.z)));
   t.loss = -t.bound;

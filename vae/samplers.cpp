@@ -15,13 +15,21 @@ Samples draw_x(Model& model, const Tensor& z, Generator& g, bool use_mean) {
   return {d.x, d.mean, z};
 }
 
+// The samplers hand their results to figures and metrics: on the host, whatever the model's device.
+Samples on_host(Samples s) {
+  const Device cpu = Device::cpu();
+  for (Tensor* t : {&s.x, &s.mean, &s.z})
+    if (t->defined()) *t = t->to(cpu);
+  return s;
+}
+
 }  // namespace
 
 Samples sample_ancestral(Model& model, int64_t n, Generator& g, bool use_mean) {
   GV_CHECK(n > 0, ValueError, "sample_ancestral: the number of samples must be positive, got {}", n);
   ag::NoGradGuard no_grad;
-  Tensor z = normal({n, model.latent()}, g, 0, 1, model.dtype());  // z ~ p(z) = N(0, I): (N, Z)
-  return draw_x(model, z, g, use_mean);
+  Tensor z = normal({n, model.latent()}, g, 0, 1, model.dtype(), model.device());  // z ~ p(z) = N(0, I): (N, Z)
+  return on_host(draw_x(model, z, g, use_mean));
 }
 
 std::vector<int64_t> markov_chain_kept_steps(int64_t steps, int64_t keep) {
@@ -37,7 +45,7 @@ std::vector<Samples> sample_markov_chain(Model& model, const Tensor& x0, int64_t
   const std::vector<int64_t> kept = markov_chain_kept_steps(steps, keep);
   ag::NoGradGuard no_grad;
   const DType dt = model.dtype();
-  Tensor x = x0.dtype() == dt ? x0 : x0.to(dt);  // (N, C, H, W), checked by encode
+  Tensor x = (x0.dtype() == dt ? x0 : x0.to(dt)).to(model.device());  // (N, C, H, W), checked by encode
   std::vector<Samples> out;
   size_t next = 0;
   for (int64_t t = 1; t <= steps; ++t) {
@@ -46,7 +54,7 @@ std::vector<Samples> sample_markov_chain(Model& model, const Tensor& x0, int64_t
     Samples s = draw_x(model, z, g, use_mean);           // x^(t) ~ p(x|z^(t-1))
     x = s.x;
     if (next < kept.size() && kept[next] == t) {
-      out.push_back(std::move(s));
+      out.push_back(on_host(std::move(s)));
       ++next;
     }
   }

@@ -9,6 +9,7 @@
 
 namespace gv::vae {
 
+// The samplers return their tensors on the host, whatever the model's device.
 struct Samples {
   Tensor x;     // (N, C, H, W): draws x ~ p(x|z), or the means when `use_mean`
   Tensor mean;  // (N, C, H, W): E[x|z], the decoder's g(z) (undefined for a decoder without one)

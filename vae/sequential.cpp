@@ -46,6 +46,8 @@ void check_images(const char* op, const Tensor& x, const Shape& ds) {
 }
 
 Tensor in_dtype(const Tensor& x, DType dt) { return x.dtype() == dt ? x : x.to(dt); }
+// x in the model's dtype, on its device
+Tensor placed(const Tensor& x, const SequentialVAE& m) { return in_dtype(x, m.dtype()).to(m.device()); }
 
 }  // namespace
 
@@ -151,7 +153,7 @@ Tensor SequentialVAE::infusion_noise(int64_t B, Generator& g) const {
   const DType dt = dtype();
   Shape s = c_.data_shape;
   s.insert(s.begin(), B);
-  Tensor eps = normal(s, g, 0, 1, dt);
+  Tensor eps = normal(s, g, 0, 1, dt, device());
   return gv::clamp(buffer("data_mean").to(dt) + buffer("data_std").to(dt) * eps, 0, 1);
 }
 
@@ -160,7 +162,7 @@ Tensor SequentialVAE::infuse(const Tensor& x, const Tensor& prev, double alpha, 
   GV_CHECK(x.defined() && x.shape() == prev.shape(), ShapeError, "infuse: the data {} and the state {} differ",
            x.defined() ? shape_str(x.shape()) : std::string("nothing"), shape_str(prev.shape()));
   // one draw per pixel, shared by its channels
-  Tensor m = bernoulli(Tensor::full({prev.size(0), 1, prev.size(2), prev.size(3)}, alpha, prev.dtype()), g);
+  Tensor m = bernoulli(Tensor::full({prev.size(0), 1, prev.size(2), prev.size(3)}, alpha, prev.dtype(), prev.device()), g);
   return gv::where(m.expand(prev.shape()), x, prev);
 }
 
@@ -178,8 +180,7 @@ SequentialTerms sequential_objective(SequentialVAE& m, const Tensor& x, const Li
            "sequential_objective: the steps output one value per channel (the mean); the family {} needs {} planes "
            "for {} channels",
            p.name(), p.param_planes(C), C);
-  const DType dt = m.dtype();
-  const Tensor xd = in_dtype(x, dt);
+  const Tensor xd = placed(x, m);
   const bool detach = m.config().detach_prev;
   SequentialTerms terms;
   terms.weight = weight;
@@ -222,10 +223,10 @@ std::vector<Tensor> sample_chain(SequentialVAE& m, int64_t B, Generator& g) {
   if (m.infusion()) prev = Var(m.infusion_noise(B, g));
   for (int64_t t = 0; t < m.steps(); ++t) {
     Var z;
-    if (!m.infusion()) z = Var(normal({B, m.config().latent}, g, 0, 1, dt));  // z_t ~ p(z_t)
+    if (!m.infusion()) z = Var(normal({B, m.config().latent}, g, 0, 1, dt, m.device()));  // z_t ~ p(z_t)
     // infusion samples at alpha = 0: the state goes in as it is, no data anywhere
     prev = m.step(t).decode(z, prev).x;
-    out.push_back(prev.data());
+    out.push_back(prev.data().to(Device::cpu()));  // chains are for figures and metrics: on the host
   }
   return out;
 }
@@ -233,7 +234,7 @@ std::vector<Tensor> sample_chain(SequentialVAE& m, int64_t B, Generator& g) {
 std::vector<Tensor> reconstruction_chain(SequentialVAE& m, const Tensor& x, Generator& g, bool use_mean) {
   check_images("reconstruction_chain", x, m.config().data_shape);
   EvalScope scope(m);
-  const Tensor xd = in_dtype(x, m.dtype());
+  const Tensor xd = placed(x, m);
   std::vector<Tensor> out;
   Var prev;
   if (m.infusion()) prev = Var(m.infusion_noise(x.size(0), g));
@@ -246,7 +247,7 @@ std::vector<Tensor> reconstruction_chain(SequentialVAE& m, const Tensor& x, Gene
       Var z = use_mean ? mu : reparameterize(mu, logvar, g).z;
       prev = st.decode(z, prev).x;
     }
-    out.push_back(prev.data());
+    out.push_back(prev.data().to(Device::cpu()));  // chains are for figures and metrics: on the host
   }
   return out;
 }
@@ -293,9 +294,9 @@ std::vector<StepPosterior> step_posterior_variance(const std::vector<EncodedData
   const Tensor rows = Tensor::from_vector(idx, {K, 1});
   std::vector<Tensor> draws;
   for (const auto& s : steps) {
-    const Tensor ix = rows.expand({K, s.mu.size(1)});  // row i_k of every column
+    const Tensor ix = rows.to(s.mu.device()).expand({K, s.mu.size(1)});  // row i_k of every column
     const Tensor mu = gv::gather(s.mu, 0, ix), sd = gv::exp(gv::gather(s.logvar, 0, ix) * 0.5);
-    draws.push_back(mu + sd * normal(mu.shape(), g, 0, 1, DType::f64));
+    draws.push_back(mu + sd * normal(mu.shape(), g, 0, 1, DType::f64, mu.device()));
   }
   std::vector<StepPosterior> out;
   for (int64_t t = 0; t < int64_t(steps.size()); ++t) {
@@ -321,7 +322,7 @@ double laplacian_variance(const Tensor& images) {
   GV_CHECK(images.defined() && images.dim() == 4 && images.size(0) > 0 && images.size(2) >= 3 && images.size(3) >= 3,
            ShapeError, "laplacian_variance: expected images (N, C, H, W) with N >= 1 and H, W >= 3, got {}",
            images.defined() ? shape_str(images.shape()) : std::string("nothing"));
-  const Tensor x = gv::clamp(images.to(DType::f64), 0, 1).contiguous();
+  const Tensor x = gv::clamp(images.to(DType::f64), 0, 1).to(Device::cpu()).contiguous();
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const double* p = x.data<double>();
   std::vector<double> grey(size_t(H * W));

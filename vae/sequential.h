@@ -133,7 +133,8 @@ SequentialTerms sequential_objective(SequentialVAE& m, const Tensor& x, const Li
 double kl_warmup_weight(int64_t step, double scale = 1e4);
 
 // ---- sampling --------------------------------------------------------------------------------------
-// Every step's output, x_0 .. x_(T-1), each (B, C, H, W) (the Gaussian means), without a graph.
+// Every step's output, x_0 .. x_(T-1), each (B, C, H, W) (the Gaussian means), without a graph, on the
+// host (the chains feed figures and metrics).
 // From the model: z_t ~ p(z_t) = N(0, I) at every step (infusion: the chain from noise, alpha = 0).
 std::vector<Tensor> sample_chain(SequentialVAE& m, int64_t B, Generator& g);
 // The chain of reconstructions of x: z_t ~ q_t(z_t | x) (use_mean: z_t = mu_t(x)); infusion: the

@@ -33,7 +33,8 @@ Tensor DigitClassifier::probabilities(const Tensor& x) {
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < x.size(0); s += 500) {
     const int64_t e = std::min(x.size(0), s + 500);
-    parts.push_back(softmax(forward(ag::Var(x.slice(0, s, e).to(DType::f32).contiguous())).data(), 1).to(DType::f64));
+    const Tensor xb = x.slice(0, s, e).to(DType::f32).to(device()).contiguous();  // to the net's device, and back
+    parts.push_back(softmax(forward(ag::Var(xb)).data(), 1).to(DType::f64).to(Device::cpu()));
   }
   GV_CHECK(!parts.empty(), ShapeError, "DigitClassifier: no images to classify");
   return concat(parts, 0);

@@ -68,10 +68,10 @@ std::string write_reconstructions(vae::Model& model, const Preprocessing& prep,
   ag::NoGradGuard no_grad;
   const int64_t n = std::min<int64_t>(count, x.size(0)), cols = std::min<int64_t>(8, n);
   Tensor in = x.slice(0, 0, n).contiguous();
-  auto [mu, logvar] = model.encode(ag::Var(in));
+  auto [mu, logvar] = model.encode(ag::Var(in.to(model.device())));
   Generator g(kFigureSeed);
   vae::Decoder& d = model.decoder();
-  Tensor rec = d.has_mean() ? d.mean(mu.data()) : d.sample(mu.data(), g);  // (n, C, H, W)
+  Tensor rec = (d.has_mean() ? d.mean(mu.data()) : d.sample(mu.data(), g)).to(Device::cpu());  // (n, C, H, W)
   std::vector<Tensor> rows;                      // a row of inputs, then the row of their reconstructions
   for (int64_t s = 0; s < n; s += cols) {
     int64_t e = std::min(n, s + cols);

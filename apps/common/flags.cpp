@@ -8,6 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "engine/cuda/cuda_info.h"
+#include "engine/error.h"
+#include "engine/tensor.h"
+
 namespace gv::app {
 
 namespace {
@@ -94,6 +98,50 @@ CLI::Validator number_range(double lo, double hi) {
         return std::string();
       },
       fmt::format("in [{}, {}]", lo, hi));
+}
+
+namespace {
+std::optional<Device> device_of(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda") return Device::cuda(0);
+  if (s.rfind("cuda:", 0) == 0) {
+    const std::optional<uint64_t> n = parse_uint64(s.substr(5));
+    if (n && *n < 16) return Device::cuda(int(*n));
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+CLI::Validator device_spec() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return device_of(s) ? std::string() : "must be cpu, cuda or cuda:N (N in 0..15), got '" + s + "'";
+      },
+      "cpu|cuda[:N]");
+}
+
+Device parse_device(const std::string& spec) {
+  const std::optional<Device> d = device_of(spec);
+  GV_CHECK(d.has_value(), ValueError, "--device: must be cpu, cuda or cuda:N (N in 0..15), got '{}'", spec);
+  return *d;
+}
+
+Device checked_device(const std::string& spec) {
+  const Device d = parse_device(spec);
+  if (d.is_cpu()) return d;
+  GV_CHECK(cuda_compiled(), DeviceError,
+           "--device {}: this build of genvae has no CUDA backend (reconfigure with -Dcuda=enabled, with nvcc and "
+           "cuBLAS installed)", spec);
+  GV_CHECK(cuda_available(), DeviceError, "--device {}: no CUDA device can be used here ({})", spec,
+           cuda::describe_devices());
+  Tensor probe = Tensor::zeros({1}, DType::f32, d);  // a missing index fails here, naming what was found
+  return d;
+}
+
+CLI::Option* add_device_flag(CLI::App& app, std::string& spec) {
+  return app.add_option("--device", spec, "where tensors live and kernels run: cpu, cuda or cuda:N")
+      ->check(device_spec())
+      ->capture_default_str();
 }
 
 }  // namespace gv::app

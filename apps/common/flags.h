@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/device.h"
+
 namespace gv::app {
 
 // The whole string as a decimal integer (an optional sign, digits; no spaces, no "1e3", no "0x").
@@ -27,5 +29,14 @@ CLI::Validator uint64_any();
 // Finite numbers above lo (inclusive: >= lo), optionally at most hi.
 CLI::Validator number_above(double lo, bool inclusive);
 CLI::Validator number_range(double lo, double hi);
+
+// --device: "cpu", "cuda" (= cuda:0) or "cuda:N". The validator checks the form ("must be cpu,
+// cuda or cuda:N, got 'gpu'"); parse_device gives the Device, and checked_device also checks that
+// this build and this machine have it, else a DeviceError that says what was found.
+CLI::Validator device_spec();
+Device parse_device(const std::string& spec);
+Device checked_device(const std::string& spec);
+// Adds --device (default "cpu") bound to spec.
+CLI::Option* add_device_flag(CLI::App& app, std::string& spec);
 
 }  // namespace gv::app

@@ -29,7 +29,7 @@ namespace gv::app {
   X(regularizer, "regularizer") X(lambda, "lambda") X(reg_param, "reg-param") X(warmup, "warmup")      \
   X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") X(weight_decay, "weight-decay")        \
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
-  X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") \
+  X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") X(device, "device") \
   X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
   X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(mi_every, "mi-every") X(mi_examples, "mi-examples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
 
@@ -154,6 +154,7 @@ void add_optimizer_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--seed", c.seed, "seed of every random stream (weights, data order, binarization, z samples)")->check(uint64_any())->capture_default_str()->group(g);
   app.add_option("--threads", c.threads, "CPU threads for OpenMP and OpenBLAS (0: every core)")
       ->check(int_range(0, 1024))->capture_default_str()->group(g);
+  add_device_flag(app, c.device)->group(g);
 }
 
 void add_run_flags(CLI::App& app, TrainConfig& c) {
@@ -162,7 +163,7 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--force", c.force, "delete an earlier run in --out and start over")->group(g);
   app.add_option("--resume", c.resume,
                  "continue the run in DIR exactly where its checkpoint stopped, with its stored flags "
-                 "(only --epochs, --threads, --data-dir, --cache-dir, --figure-samples and the --*-every flags may be given again)")
+                 "(only --epochs, --threads, --device, --data-dir, --cache-dir, --figure-samples and the --*-every flags may be given again)")
       ->group(g);
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "save a checkpoint every N steps (0: only at the end of each epoch, which is always done)")
@@ -206,7 +207,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
 }
 
 const std::vector<std::string>& resumable_flags() {
-  static const std::vector<std::string> ok = {"epochs", "threads", "data-dir", "cache-dir", "checkpoint-every",
+  static const std::vector<std::string> ok = {"epochs", "threads", "device", "data-dir", "cache-dir", "checkpoint-every",
                                               "sample-every", "figure-samples", "mi-every", "log-every",
                                               "debug-nan-at-step"};
   return ok;

@@ -43,6 +43,7 @@ struct TrainConfig {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, ema = 0;
   int64_t lr_step = 10000, lr_warmup = 0;
   int64_t epochs = 10, batch = 100, threads = 0;  // threads 0: every core
+  std::string device = "cpu";                       // cpu, cuda or cuda:N
   uint64_t seed = 1;
   // the run
   std::string out = "runs/train", resume;

@@ -42,6 +42,7 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
   Generator init(0);
   l.model = std::make_unique<vae::VAE>(model_config(l.cfg, data.shape), make_likelihood(l.cfg), init);
   nn::load_checkpoint(l.checkpoint, *l.model, nullptr, l.state);
+  l.model->to(o.device);  // the estimators and samplers move each batch to the model's device
   if (nn::WeightAverage* a = l.model->average()) a->copy_to_model();  // evaluate and sample the average
   l.model->eval();
   l.test_x = Preprocessing::for_likelihood(l.cfg.likelihood).eval_set(data.test.images);
@@ -52,12 +53,13 @@ TrainedRun load_trained_run(const std::string& run, const LoadOptions& o) {
 void check_outputs_finite(TrainedRun& l) {
   ag::NoGradGuard no_grad;
   const int64_t n = std::min<int64_t>(l.test_x.size(0), 100);
-  const Tensor x = l.test_x.slice(0, 0, n).contiguous();
-  auto [mu, logvar] = l.model->encode(ag::Var(x));
-  const Tensor var = exp(logvar.data());
+  const Tensor x = l.test_x.slice(0, 0, n).to(l.model->device()).contiguous();
+  auto [mu_v, logvar] = l.model->encode(ag::Var(x));
+  const Tensor var = exp(logvar.data()).to(Device::cpu());
   vae::Decoder& d = l.model->decoder();
-  const Tensor params = d.has_mean() ? d.mean(mu.data()) : d.log_prob(x, mu).data();
-  for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu.data()},
+  const Tensor params = (d.has_mean() ? d.mean(mu_v.data()) : d.log_prob(x, mu_v).data()).to(Device::cpu());
+  const Tensor mu = mu_v.data().to(Device::cpu());
+  for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"the encoder's mean", &mu},
                                 {"the encoder's variance exp(logvar)", &var},
                                 {d.has_mean() ? "the decoder's mean g(mu)" : "the decoder's log p(x|mu)", &params}}) {
     if (const auto bad = first_non_finite(*t))

@@ -32,6 +32,7 @@ struct LoadOptions {
   int64_t test_limit = -1;  // test examples to load (-1: all)
   bool with_train = false;  // also load the training split (train_x)
   int64_t train_limit = -1; // training examples (-1: as trained)
+  Device device;            // where the model is put (--device); the data stays on the host
 };
 TrainedRun load_trained_run(const std::string& run, const LoadOptions& o);
 

@@ -8,6 +8,7 @@
 // and clear errors: ops with no CUDA kernel, int64 unary, a bad device index, an impossible
 // allocation (after which the device must still work).
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -23,11 +24,23 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "nn/optim.h"
+#include "tests/autograd/registry.h"
 #include "engine/tensor.h"
 
 using namespace gv;
 
 namespace {
+
+// The device under test. GENVAE_TEST_CUDA_DRY_RUN=1 sets it to the CPU and runs only the parity
+// sections, CPU against CPU: that checks the tests' own code on a machine without a GPU (every
+// comparison must then hold exactly), not the GPU.
+Device kGpu = Device::cuda(0);
+bool g_dry = false;
+bool dry_runs(const char* name) {
+  for (const char* s : {"the whole backend", "fused optimizer", "every registry case"})
+    if (std::string(name).rfind(s, 0) == 0) return true;
+  return false;
+}
 
 int g_failures = 0;
 int g_checks = 0;
@@ -45,6 +58,7 @@ void fail(const std::string& msg, int line) {
 
 // Runs body; an exception escaping it is a failure of that section.
 void section(const char* name, const std::function<void()>& body) {
+  if (g_dry && !dry_runs(name)) return;
   const int before = g_failures;
   try {
     body();
@@ -78,7 +92,6 @@ void expect_throw(const char* what, const std::function<void()>& body,
   fail(std::string(what) + ": did not throw", line);
 }
 
-const Device kGpu = Device::cuda(0);
 
 // Input for an op: random values in the op's interesting range, then special values.
 template <class T>
@@ -209,18 +222,23 @@ bool no_gpu_error_is_clear(const std::vector<std::string>& needles) {
 }  // namespace
 
 int main() {
-  if (!cuda_compiled()) {
+  if (const char* d = std::getenv("GENVAE_TEST_CUDA_DRY_RUN"); d && std::string(d) == "1") {
+    g_dry = true;
+    kGpu = Device::cpu();
+    std::printf("dry run: the parity sections with the CPU as the device under test\n");
+  }
+  if (!g_dry && !cuda_compiled()) {
     if (!no_gpu_error_is_clear({"no CUDA backend", "-Dcuda=enabled"})) return 1;
     std::printf("SKIP: this build has no CUDA backend (configured with -Dcuda=disabled, or nvcc "
                 "was not found)\n");
     return 77;
   }
-  if (!cuda_available()) {
+  if (!g_dry && !cuda_available()) {
     if (!no_gpu_error_is_clear({"CUDA error", "cudaSetDevice", "hint"})) return 1;
     std::printf("SKIP: no CUDA device available (%s)\n", cuda::describe_devices().c_str());
     return 77;
   }
-  std::printf("CUDA devices: %s\n", cuda::describe_devices().c_str());
+  if (!g_dry) std::printf("CUDA devices: %s\n", cuda::describe_devices().c_str());
   std::mt19937_64 rng(20170615);
 
   section("unary ops match the CPU (float32, float64)", [&] {
@@ -449,6 +467,42 @@ int main() {
       for (const char* which : {"sgd", "adam", "adamax"})
         close_to_cpu(std::string(which) + " steps " + dtype_name(dt), run(kGpu, which), run(Device::cpu(), which));
     }
+  });
+
+  // The op registry of the gradient checks (tests/autograd/registry.cpp), every case on the GPU:
+  // the forward value and, through sum(out * w) with fixed weights w, every input's gradient,
+  // against the CPU's, in float64 and float32. The CPU's gradients are the ones the float64
+  // gradient checks verify, so agreement carries that check over to the GPU.
+  section("every registry case forward and backward on the GPU matches the CPU", [&] {
+    int cases = 0;
+    for (const test::OpCase& c : test::registry()) {
+      for (DType dt : {DType::f64, DType::f32}) {
+        const std::string what = c.op + " [" + c.label + "] " + dtype_name(dt);
+        try {
+          auto run = [&](Device dev, std::vector<Tensor>& grads) {
+            std::vector<ag::Var> in;
+            for (size_t i = 0; i < c.inputs.size(); ++i) {
+              const Tensor t = test::sample_input(c.inputs[i], i + 31 * std::hash<std::string>{}(c.op + c.label));
+              in.emplace_back(t.to(dt).to(dev), c.inputs[i].grad);
+            }
+            ag::Var out = c.fn(in);
+            const Tensor w = test::sample_input({out.shape(), -1, 1}, 999).to(dt).to(dev);
+            ag::sum(out * ag::Var(w)).backward();
+            for (const ag::Var& v : in) grads.push_back(v.grad().defined() ? v.grad() : Tensor());
+            return out.data();
+          };
+          std::vector<Tensor> gg, gc;
+          const Tensor yg = run(kGpu, gg), yc = run(Device::cpu(), gc);
+          close_to_cpu(what + " forward", yg, yc);
+          for (size_t i = 0; i < gc.size(); ++i)
+            if (gc[i].defined()) close_to_cpu(what + " gradient of input " + std::to_string(i), gg[i], gc[i]);
+          ++cases;
+        } catch (const std::exception& e) {
+          fail(what + ": " + e.what(), __LINE__);
+        }
+      }
+    }
+    std::printf("     %d registry cases (each in float64 and float32) compared\n", cases / 2);
   });
 
   section("caching allocator: a freed block is handed out again", [&] {
