@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # gpu-check.sh: runs on a GPU machine what scripts/gpu-prepare.sh prepared (gpu-kit/): unpacks its
-# Debian packages into a scratch prefix, finds cuBLAS (the CUDA toolkit's, or PyTorch's
-# nvidia-cublas), and runs, each with its own time limit (about 6 minutes in all):
+# Debian packages into a scratch prefix, finds cuBLAS and cuDNN (PyTorch's nvidia-* wheels, or the
+# CUDA toolkit's), and runs, each with its own time limit (at most 435 s in all):
 #   1. the CUDA parity tests (tests/cuda/test_cuda.cpp: every backend kernel against the CPU, the
 #      Philox bits, the fused optimizer steps);
 #   2. one short epoch of W1 (the MLP VAE) and of W2 (the conv VAE) with genvae-train --device cuda
 #      on the carried MNIST;
 #   3. genvae-bench --device cuda (W1-W4) beside PyTorch's CUDA (the machine's python3 with torch).
-# Logs go to $OUT (or gpu-logs/): seven files (a device run returns at most eight); the exit status
+# Logs go to $OUT (or gpu-logs/): eight files (a device run returns at most eight); the exit status
 # is the first failure's. On the device tool: run with carry ["gpu-kit"], command
 # "bash scripts/gpu-check.sh", timeout_s 480.
 set -uo pipefail
@@ -19,22 +19,16 @@ prefix=/tmp/genvae-prefix
 mkdir -p "$prefix"
 for f in "$kit"/debs/*.deb; do dpkg -x "$f" "$prefix"; done
 libs=$(find "$prefix" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
-cublas=$(python3 - <<'PY' 2>/dev/null
-import glob, os
-try:
-    import nvidia.cublas, os.path as p
-    print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))
-except Exception:
-    print("")
-PY
-)
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -e "$d/libcublas.so.13" ] && cublas="$d:$cublas"; done
-export LD_LIBRARY_PATH="$libs$cublas:${LD_LIBRARY_PATH:-}"
+# cuBLAS and cuDNN: PyTorch's nvidia-* wheels (nvidia/cu13/lib, nvidia/cudnn/lib, ...), then the
+# toolkit's own folders (the binaries' rpath names the ones of the machine they were built on)
+cudalibs=$(python3 -c "import nvidia, os; print(':'.join(os.path.join(p, d, 'lib') for p in nvidia.__path__ for d in sorted(os.listdir(p)) if os.path.isdir(os.path.join(p, d, 'lib'))))" 2>/dev/null)
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && cudalibs="$cudalibs:$d"; done
+export LD_LIBRARY_PATH="$libs$cudalibs:${LD_LIBRARY_PATH:-}"
 {
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|fmt|openblas"
+  ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|cudnn|fmt|openblas"
 } > "$out/env.txt" 2>&1
 status=0
 step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log
@@ -45,11 +39,12 @@ step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/
   tail -3 "$out/$name.log"
   [ "$status" = 0 ] && status=$rc
 }
-step test_cuda 120 "$kit/bin/test_cuda"
+step test_cuda 90 "$kit/bin/test_cuda"
+step test_cuda_cudnn 45 env GENVAE_CUDA_CONV=cudnn "$kit/bin/test_cuda"  # every convolution through cuDNN
 export GENVAE_MNIST_DIR="$PWD/$kit/data/mnist"
-step train_w1 90 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
+step train_w1 75 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
   --out /tmp/genvae-w1 --force --mi-examples 200
-step train_w2 90 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
+step train_w2 75 "$kit/bin/genvae-train" --device cuda --data mnist --data-dir "$GENVAE_MNIST_DIR" --epochs 1 \
   --arch conv --latent 2 --likelihood gaussian --out /tmp/genvae-w2 --force --mi-examples 200
 step bench 150 "$kit/bin/genvae-bench" --device cuda --workloads W1,W2,W3,W4 --steps 20 --warmup 5 \
   --python python3 --peer-script "$kit/peer.py" --json "$out/bench.json"

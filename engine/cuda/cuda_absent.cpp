@@ -52,6 +52,9 @@ void conv_backward_weight(DType, const ConvShape&, int64_t, int64_t, const void*
   GV_NO_CUDA("conv2d_backward_weight");
 }
 void optimizer_update(const UpdateArgs&, int) { GV_NO_CUDA("optimizer step"); }
+void set_conv_impl(ConvImpl) {}
+ConvImpl conv_impl() { return ConvImpl::im2col; }
+size_t cudnn_cached_algorithms() { return 0; }
 std::string describe_devices() {
   return "this build of genvae has no CUDA backend (reconfigure with -Dcuda=enabled)";
 }

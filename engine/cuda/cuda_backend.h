@@ -77,6 +77,14 @@ void conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t O, con
                          const void* init, void* gx, int device);
 void conv_backward_weight(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* gout,
                           void* gw, int device);
+// Which convolution the backend runs: ours (im2col/col2im around cuBLAS, the default) or cuDNN's,
+// with its algorithm and workspace chosen once per shape (engine/cuda/cudnn_conv.cu). The first
+// use reads GENVAE_CUDA_CONV=im2col|cudnn; set_conv_impl overrides it.
+enum class ConvImpl { im2col, cudnn };
+void set_conv_impl(ConvImpl impl);
+ConvImpl conv_impl();
+size_t cudnn_cached_algorithms();  // entries in cuDNN's per-shape algorithm cache
+
 // One fused kernel per parameter: engine/update_rules.h's rule for each element.
 void optimizer_update(const UpdateArgs& a, int device);
 

@@ -13,8 +13,11 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "engine/cuda/launch.h"
 
@@ -243,7 +246,28 @@ void conv_backward_weight_t(const ConvShape& g, int64_t N, int64_t O, const T* x
   }
 }
 
+// The choice of convolution: GENVAE_CUDA_CONV at first use, unless set_conv_impl came first.
+std::atomic<int> g_conv_impl{-1};
+
 }  // namespace
+
+void set_conv_impl(ConvImpl impl) { g_conv_impl.store(int(impl)); }
+
+ConvImpl conv_impl() {
+  int v = g_conv_impl.load();
+  if (v < 0) {
+    const char* e = std::getenv("GENVAE_CUDA_CONV");
+    const std::string s = e ? e : "im2col";
+    if (s != "im2col" && s != "cudnn")
+      detail::throw_device_error("GENVAE_CUDA_CONV=" + s + ": must be im2col (ours, the default) or cudnn", __FILE__,
+                                 __LINE__);
+    v = s == "cudnn" ? int(ConvImpl::cudnn) : int(ConvImpl::im2col);
+    int expected = -1;
+    g_conv_impl.compare_exchange_strong(expected, v);
+    v = g_conv_impl.load();
+  }
+  return ConvImpl(v);
+}
 
 void gemm(const GemmArgs& g, int device) {
   detail::dispatch_float(g.dtype, g.op, [&]<class T>() { gemm_typed<T>(g, device); });
@@ -251,6 +275,7 @@ void gemm(const GemmArgs& g, int device) {
 
 void conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,
                   void* out, int device) {
+  if (conv_impl() == ConvImpl::cudnn) return cudnn_conv_forward(dt, g, N, O, x, w, bias, out, device);
   detail::set_device(device, "conv2d");
   detail::dispatch_float(dt, "conv2d", [&]<class T>() {
     conv_forward_t<T>(g, N, O, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
@@ -259,6 +284,7 @@ void conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, const void
 }
 void conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* gout, const void* w,
                          const void* init, void* gx, int device) {
+  if (conv_impl() == ConvImpl::cudnn) return cudnn_conv_backward_input(dt, g, N, O, gout, w, init, gx, device);
   detail::set_device(device, "conv2d_backward_input");
   detail::dispatch_float(dt, "conv2d_backward_input", [&]<class T>() {
     conv_backward_input_t<T>(g, N, O, static_cast<const T*>(gout), static_cast<const T*>(w),
@@ -267,6 +293,7 @@ void conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t O, con
 }
 void conv_backward_weight(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* gout,
                           void* gw, int device) {
+  if (conv_impl() == ConvImpl::cudnn) return cudnn_conv_backward_weight(dt, g, N, O, x, gout, gw, device);
   detail::set_device(device, "conv2d_backward_weight");
   detail::dispatch_float(dt, "conv2d_backward_weight", [&]<class T>() {
     conv_backward_weight_t<T>(g, N, O, static_cast<const T*>(x), static_cast<const T*>(gout), static_cast<T*>(gw),

@@ -56,3 +56,13 @@ decltype(auto) dispatch_all(DType dt, const char* op, F&& f) {
 }
 
 }  // namespace gv::cuda::detail
+
+namespace gv::cuda {
+// cuDNN's convolutions (cudnn_conv.cu), with the contracts of conv_forward and its gradients.
+void cudnn_conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* w,
+                        const void* bias, void* out, int device);
+void cudnn_conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* gout, const void* w,
+                               const void* init, void* gx, int device);
+void cudnn_conv_backward_weight(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* gout,
+                                void* gw, int device);
+}  // namespace gv::cuda

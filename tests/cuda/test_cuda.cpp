@@ -23,6 +23,7 @@
 #include "engine/cuda/cuda_info.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "tests/autograd/registry.h"
 #include "engine/tensor.h"
@@ -37,7 +38,7 @@ namespace {
 Device kGpu = Device::cuda(0);
 bool g_dry = false;
 bool dry_runs(const char* name) {
-  for (const char* s : {"the whole backend", "fused optimizer", "every registry case"})
+  for (const char* s : {"the whole backend", "fused optimizer", "every registry case", "the masked PixelCNN"})
     if (std::string(name).rfind(s, 0) == 0) return true;
   return false;
 }
@@ -503,6 +504,55 @@ int main() {
       }
     }
     std::printf("     %d registry cases (each in float64 and float32) compared\n", cases / 2);
+  });
+
+  section("the masked PixelCNN convolutions (types A and B) on the GPU match the CPU, forward and backward", [&] {
+    for (DType dt : {DType::f32, DType::f64})
+      for (char type : {'A', 'B'})
+        for (int64_t k : {3, 7}) {
+          const std::string what = std::string("MaskedConv2d ") + type + " " + std::to_string(k) + "x" +
+                                   std::to_string(k) + " " + dtype_name(dt);
+          nn::ConvOptions opt;
+          opt.dtype = dt;
+          Generator g1(21), g2(21), gx(22);
+          nn::MaskedConv2d cpu_layer(type, 3, 4, k, g1, opt), gpu_layer(type, 3, 4, k, g2, opt);
+          gpu_layer.to(kGpu);
+          const Tensor x = normal({2, 3, 9, 8}, gx, 0, 1, dt);
+          ag::Var xc(x, true), xg(x.to(kGpu), true);
+          const ag::Var yc = cpu_layer.forward(xc), yg = gpu_layer.forward(xg);
+          close_to_cpu(what + " forward", yg.data(), yc.data());
+          ag::sum(ag::square(yc)).backward();
+          ag::sum(ag::square(yg)).backward();
+          close_to_cpu(what + " input gradient", xg.grad(), xc.grad());
+          const auto pc = cpu_layer.named_parameters(), pg = gpu_layer.named_parameters();
+          for (size_t i = 0; i < pc.size(); ++i)
+            close_to_cpu(what + " gradient of " + pc[i].first, pg[i].second.grad(), pc[i].second.grad());
+        }
+  });
+
+  section("cuDNN's convolutions match the CPU, repeat bit for bit, and cache their algorithms", [&] {
+    cuda::set_conv_impl(cuda::ConvImpl::cudnn);
+    for (DType dt : {DType::f32, DType::f64}) {
+      const std::string d = std::string(" (cuDNN) ") + dtype_name(dt);
+      Generator g(15);
+      const Tensor x = normal({4, 3, 11, 9}, g, 0, 1, dt), k = normal({5, 3, 3, 3}, g, 0, 1, dt), kb = normal({5}, g, 0, 1, dt);
+      for (const Conv2dParams& p : {Conv2dParams::make(1, 1), Conv2dParams::make(2, 1), Conv2dParams::make(1, 2, 2)}) {
+        const Tensor y = conv2d(x, k, kb, p), gy = normal(y.shape(), g, 0, 1, dt);
+        const Tensor yg = conv2d(gpu_of(x), gpu_of(k), gpu_of(kb), p);
+        close_to_cpu("conv2d" + d, yg, y);
+        EXPECT(same_bytes(yg.to(Device::cpu()), conv2d(gpu_of(x), gpu_of(k), gpu_of(kb), p).to(Device::cpu())),
+               "conv2d" + d + " differs between two runs");
+        close_to_cpu("conv2d_backward_input" + d, conv2d_backward_input(gpu_of(gy), gpu_of(k), x.shape(), p),
+                     conv2d_backward_input(gy, k, x.shape(), p));
+        close_to_cpu("conv2d_backward_weight" + d, conv2d_backward_weight(gpu_of(x), gpu_of(gy), k.shape(), p),
+                     conv2d_backward_weight(x, gy, k.shape(), p));
+        const Tensor tb = normal({3}, g, 0, 1, dt);
+        close_to_cpu("conv_transpose2d with bias" + d, conv_transpose2d(gpu_of(y), gpu_of(k), gpu_of(tb), p),
+                     conv_transpose2d(y, k, tb, p));
+      }
+    }
+    EXPECT(cuda::cudnn_cached_algorithms() > 0, "cuDNN's algorithm cache is empty after the convolutions");
+    cuda::set_conv_impl(cuda::ConvImpl::im2col);
   });
 
   section("caching allocator: a freed block is handed out again", [&] {
