@@ -37,7 +37,7 @@ void check_same(const Tensor& a, const Tensor& b, const char* op) {
 // Integer division by zero and negative integer powers have no int64 answer: refuse them
 // rather than trap (x / 0) or return garbage.
 void check_int_operand(BinaryOp op, const Tensor& b) {
-  Tensor bc = b.contiguous();
+  Tensor bc = (b.device().is_cpu() ? b : b.to(Device::cpu())).contiguous();  // read on the host (int64 div and pow only)
   const int64_t* p = bc.data<int64_t>();
   for (int64_t i = 0; i < bc.numel(); ++i) {
     GV_CHECK(!(op == BinaryOp::div && p[i] == 0), ValueError, "div: integer division by zero (divisor element {} of shape {})",

@@ -87,9 +87,9 @@ Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
   return full(shape, 1.0, dtype, device);
 }
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, Device::cpu());
-  t.fill_(value);
-  return device.is_cpu() ? t : t.to(device);
+  Tensor t = empty(shape, dtype, device);
+  t.fill_(value);  // the device's own fill kernel: nothing crosses from the host
+  return t;
 }
 Tensor Tensor::scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
 Tensor Tensor::arange(int64_t n, DType dtype, Device device) {
@@ -403,7 +403,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::fill_(double value) {
   GV_CHECK(defined(), ValueError, "fill_: undefined tensor");
   check_writable(*this, "fill_");
-  if (!device().is_cpu()) return copy_(full(shape_, value, dtype_, Device::cpu()));
   if (numel() > 0) backend_for(device(), "fill_").fill(tensor_ref(*this), value);
   return *this;
 }
