@@ -31,10 +31,6 @@ TensorRef tensor_ref(const Tensor& t, const Shape& shape) {
 
 namespace {
 
-cuda::ConvShape conv_shape(const ConvGeom& g) {
-  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w, g.p.dil_h, g.p.dil_w};
-}
-
 // The CUDA backend: each method hands its plain arguments to engine/cuda/cuda_backend.h, whose
 // kernels run the bodies of engine/cuda/kernels.h (the CPU tests run those bodies too).
 class CudaBackend final : public Backend {
@@ -85,15 +81,15 @@ class CudaBackend final : public Backend {
   void gemm(const GemmArgs& g) override { cuda::gemm(g, d_); }
   void conv_forward(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,
                     void* out) override {
-    cuda::conv_forward(dt, conv_shape(g), N, O, x, w, bias, out, d_);
+    cuda::conv_forward(dt, g.plain(), N, O, x, w, bias, out, d_);
   }
   void conv_backward_input(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* gout, const void* w,
                            const void* init, void* gx) override {
-    cuda::conv_backward_input(dt, conv_shape(g), N, O, gout, w, init, gx, d_);
+    cuda::conv_backward_input(dt, g.plain(), N, O, gout, w, init, gx, d_);
   }
   void conv_backward_weight(DType dt, const ConvGeom& g, int64_t N, int64_t O, const void* x, const void* gout,
                             void* gw) override {
-    cuda::conv_backward_weight(dt, conv_shape(g), N, O, x, gout, gw, d_);
+    cuda::conv_backward_weight(dt, g.plain(), N, O, x, gout, gw, d_);
   }
   void optimizer_update(const UpdateArgs& a) override { cuda::optimizer_update(a, d_); }
 

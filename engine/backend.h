@@ -39,6 +39,10 @@ struct ConvGeom {
   int64_t K() const { return C * kh * kw; }
   int64_t L() const { return Ho * Wo; }
   int64_t HW() const { return H * W; }
+  // the same numbers without Conv2dParams, as the CUDA backend takes them (engine/kernel_args.h)
+  ConvShape plain() const {
+    return {C, H, W, kh, kw, Ho, Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w};
+  }
 };
 
 class Backend {

@@ -25,4 +25,11 @@ struct GemmArgs {
 
 enum class ReduceOp { sum, max, argmax };  // argmax writes int64 indices
 
+// One 2-D convolution as the CUDA backend and its kernels see it, in plain numbers (engine/backend.h's
+// ConvGeom without Conv2dParams): the image (C, H, W), the kernel (kh, kw), the grid of kernel
+// positions (Ho, Wo), the strides, the padding and the dilation.
+struct ConvShape {
+  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
+};
+
 }  // namespace gv

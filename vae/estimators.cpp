@@ -16,11 +16,7 @@ struct Placement {
   Device device = Device::cpu();
 };
 
-Placement placement_of(const Model& model) {
-  auto params = model.parameters();
-  if (params.empty()) return {};
-  return {params.front().dtype(), params.front().data().device()};
-}
+Placement placement_of(const Model& model) { return {model.dtype(), model.device()}; }
 
 void check_inputs(const char* op, const Tensor& images, int64_t batch) {
   GV_CHECK(images.defined() && images.dim() >= 2, ShapeError,

@@ -121,23 +121,31 @@ int sm_count(int device) {
   return c;
 }
 
+namespace {
+std::atomic<kern::ErrorWord*> g_words[kMaxDevices] = {};
+// Whether a kernel that can record an error was launched since the word was last read: the
+// waits read it (a second copy to the host) only then.
+std::atomic<bool> g_armed[kMaxDevices] = {};
+}  // namespace
+
 kern::ErrorWord* error_word(int device) {
-  static std::mutex m;
-  static kern::ErrorWord* words[kMaxDevices] = {};
   check_index(device);
+  g_armed[device].store(true);
+  if (kern::ErrorWord* w = g_words[device].load()) return w;
+  static std::mutex m;
   std::lock_guard<std::mutex> lock(m);
-  if (words[device] == nullptr) {
-    set_device(device, "the kernels' error word");
-    void* p = nullptr;
-    GV_CUDA_CHECK(cudaMalloc(&p, sizeof(kern::ErrorWord)), "allocating the kernels' error word on " + dev_str(device));
-    GV_CUDA_CHECK(cudaMemset(p, 0, sizeof(kern::ErrorWord)), "clearing the kernels' error word");
-    words[device] = static_cast<kern::ErrorWord*>(p);
-  }
-  return words[device];
+  if (kern::ErrorWord* w = g_words[device].load()) return w;
+  set_device(device, "the kernels' error word");
+  void* p = nullptr;
+  GV_CUDA_CHECK(cudaMalloc(&p, sizeof(kern::ErrorWord)), "allocating the kernels' error word on " + dev_str(device));
+  GV_CUDA_CHECK(cudaMemset(p, 0, sizeof(kern::ErrorWord)), "clearing the kernels' error word");
+  g_words[device].store(static_cast<kern::ErrorWord*>(p));
+  return static_cast<kern::ErrorWord*>(p);
 }
 
 void raise_kernel_errors(int device) {
-  kern::ErrorWord* w = error_word(device);
+  if (device < 0 || device >= kMaxDevices || !g_armed[device].exchange(false)) return;
+  kern::ErrorWord* w = g_words[device].load();
   kern::ErrorWord h{};
   GV_CUDA_CHECK(cudaMemcpy(&h, w, sizeof h, cudaMemcpyDeviceToHost), "reading the kernels' error word");
   if (h.code == kern::kErrNone) return;

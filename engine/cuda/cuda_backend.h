@@ -66,11 +66,7 @@ void random_normal(const TensorRef& out, uint64_t seed, uint64_t start, double m
 void random_bernoulli(const TensorRef& out, const TensorRef& p, uint64_t seed, uint64_t start, int device);
 void gemm(const GemmArgs& g, int device);
 
-// Convolutions (engine/backend.h's ConvGeom, spelled out): the image (C, H, W), kernel (kh, kw),
-// positions (Ho, Wo), strides, padding, dilation.
-struct ConvShape {
-  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
-};
+// Convolutions over engine/kernel_args.h's ConvShape.
 void conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,
                   void* out, int device);
 void conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* gout, const void* w,

@@ -71,67 +71,39 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 };
 
-// The algorithm cache: one entry per (direction, device, dtype, shape, determinism).
+// The algorithm cache: one entry per (direction, device, dtype, shape, determinism); Ho and Wo
+// follow from the rest.
 using Key = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+                       int64_t, int64_t, int64_t, int64_t, bool>;
 struct Choice {
   int algo;
   size_t workspace;
 };
-Key key_of(int dir, int device, DType dt, const ConvShape& g, int64_t N, int64_t O) {
-  return {dir, device, int(dt), N, O, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho,
-          nondeterministic_allowed()};
-}
 std::mutex cache_m;
 std::map<Key, Choice> cache;
+constexpr int kMaxAlgos = 16;
 
-// The first usable entry of cuDNN's ranked list: deterministic and without TF32 unless allowed.
-template <class Perf>
-Choice pick(const Perf* perf, int n, const char* what) {
+// The cached choice of one direction; on a miss, get(perf, &n) asks cuDNN for its ranked list and
+// the first usable entry is taken: deterministic and without TF32 unless allowed.
+template <class Perf, class Get>
+Choice choice(int dir, int device, DType dt, const ConvShape& g, int64_t N, int64_t O, const char* what, Get&& get) {
   const bool any = nondeterministic_allowed();
+  const Key k{dir, device, int(dt), N, O, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, any};
+  std::lock_guard<std::mutex> lock(cache_m);
+  if (auto it = cache.find(k); it != cache.end()) return it->second;
+  Perf perf[kMaxAlgos];
+  int n = 0;
+  get(perf, &n);
   for (int i = 0; i < n; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
     if (!any && (perf[i].determinism != CUDNN_DETERMINISTIC || perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
                  perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
-    return {int(perf[i].algo), perf[i].memory};
+    return cache[k] = Choice{int(perf[i].algo), perf[i].memory};
   }
   detail::throw_device_error(std::string("cuDNN: no ") + (any ? "" : "deterministic ") + "algorithm for this " + what +
                                  " (allow_nondeterministic(true) widens the choice, or use GENVAE_CUDA_CONV=im2col)",
                              __FILE__, __LINE__);
-}
-
-constexpr int kMaxAlgos = 16;
-
-Choice forward_choice(const Descriptors& d, int device, DType dt, const ConvShape& g, int64_t N, int64_t O) {
-  const Key k = key_of(0, device, dt, g, N, O);
-  std::lock_guard<std::mutex> lock(cache_m);
-  if (auto it = cache.find(k); it != cache.end()) return it->second;
-  cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
-  int n = 0;
-  check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(handle(device), d.x, d.w, d.conv, d.y, kMaxAlgos, &n, perf),
-              "cudnnGetConvolutionForwardAlgorithm_v7");
-  return cache[k] = pick(perf, n, "forward convolution");
-}
-Choice data_choice(const Descriptors& d, int device, DType dt, const ConvShape& g, int64_t N, int64_t O) {
-  const Key k = key_of(1, device, dt, g, N, O);
-  std::lock_guard<std::mutex> lock(cache_m);
-  if (auto it = cache.find(k); it != cache.end()) return it->second;
-  cudnnConvolutionBwdDataAlgoPerf_t perf[kMaxAlgos];
-  int n = 0;
-  check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(device), d.w, d.y, d.conv, d.x, kMaxAlgos, &n, perf),
-              "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-  return cache[k] = pick(perf, n, "input-gradient convolution");
-}
-Choice filter_choice(const Descriptors& d, int device, DType dt, const ConvShape& g, int64_t N, int64_t O) {
-  const Key k = key_of(2, device, dt, g, N, O);
-  std::lock_guard<std::mutex> lock(cache_m);
-  if (auto it = cache.find(k); it != cache.end()) return it->second;
-  cudnnConvolutionBwdFilterAlgoPerf_t perf[kMaxAlgos];
-  int n = 0;
-  check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(device), d.x, d.y, d.conv, d.w, kMaxAlgos, &n, perf),
-              "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-  return cache[k] = pick(perf, n, "weight-gradient convolution");
 }
 
 // t (N, ch, h, w) += v[c] broadcast over the channel axis (our binary kernel; t is written in place,
@@ -168,7 +140,10 @@ void cudnn_conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, cons
                         const void* bias, void* out, int device) {
   detail::set_device(device, "conv2d (cuDNN)");
   const Descriptors d(dt, g, N, O);
-  const Choice c = forward_choice(d, device, dt, g, N, O);
+  const Choice c = choice<cudnnConvolutionFwdAlgoPerf_t>(0, device, dt, g, N, O, "forward convolution", [&](auto* perf, int* n) {
+    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(handle(device), d.x, d.w, d.conv, d.y, kMaxAlgos, n, perf),
+                "cudnnGetConvolutionForwardAlgorithm_v7");
+  });
   Scratch ws(c.workspace, device);
   const Scalars s;
   check_cudnn(cudnnConvolutionForward(handle(device), s.one(dt), d.x, x, d.w, w, d.conv,
@@ -181,7 +156,11 @@ void cudnn_conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t 
                                const void* init, void* gx, int device) {
   detail::set_device(device, "conv2d_backward_input (cuDNN)");
   const Descriptors d(dt, g, N, O);
-  const Choice c = data_choice(d, device, dt, g, N, O);
+  const Choice c = choice<cudnnConvolutionBwdDataAlgoPerf_t>(1, device, dt, g, N, O, "input-gradient convolution",
+                                                             [&](auto* perf, int* n) {
+    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(device), d.w, d.y, d.conv, d.x, kMaxAlgos, n, perf),
+                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+  });
   Scratch ws(c.workspace, device);
   const Scalars s;
   check_cudnn(cudnnConvolutionBackwardData(handle(device), s.one(dt), d.w, w, d.y, gout, d.conv,
@@ -195,7 +174,11 @@ void cudnn_conv_backward_weight(DType dt, const ConvShape& g, int64_t N, int64_t
                                 void* gw, int device) {
   detail::set_device(device, "conv2d_backward_weight (cuDNN)");
   const Descriptors d(dt, g, N, O);
-  const Choice c = filter_choice(d, device, dt, g, N, O);
+  const Choice c = choice<cudnnConvolutionBwdFilterAlgoPerf_t>(2, device, dt, g, N, O, "weight-gradient convolution",
+                                                               [&](auto* perf, int* n) {
+    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(device), d.x, d.y, d.conv, d.w, kMaxAlgos, n, perf),
+                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+  });
   Scratch ws(c.workspace, device);
   const Scalars s;
   check_cudnn(cudnnConvolutionBackwardFilter(handle(device), s.one(dt), d.x, x, d.y, gout, d.conv,

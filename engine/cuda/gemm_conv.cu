@@ -17,6 +17,7 @@
 #include <climits>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/cuda/launch.h"
@@ -77,11 +78,12 @@ struct Operand {
 // The (rows x cols) column-major matrix X with X[i, j] at p + i * ri + j * rj (element strides):
 // as it lies when ri == 1 (ld = rj) or rj == 1 (transposed, ld = ri); else packed into `pack`.
 template <class T>
-Operand operand(const T* p, int64_t rows, int64_t cols, int64_t ri, int64_t rj, Scratch*& pack, int device) {
+Operand operand(const T* p, int64_t rows, int64_t cols, int64_t ri, int64_t rj, std::optional<Scratch>& pack,
+                int device) {
   const kern::BlasOperand bo = kern::blas_operand(rows, cols, ri, rj);
   if (!bo.packed) return {p, bo.trans ? CUBLAS_OP_T : CUBLAS_OP_N, bo.ld};
   // pack X column-major (rows, cols): dst[i + j rows] = p[i ri + j rj], by the strided copy kernel
-  pack = new Scratch(size_t(rows * cols) * sizeof(T), device);
+  pack.emplace(size_t(rows * cols) * sizeof(T), device);
   TensorRef dst, src;
   dst.data = pack->p;
   src.data = const_cast<T*>(p);
@@ -130,28 +132,20 @@ void gemm_typed(const GemmArgs& g, int device) {
   detail::set_device(device, g.op);
   // C^T (N x M) = X (N x K) Y (K x M): X = op(B)^T, X[j, k] = b[k rsb + j csb]; Y = op(A)^T,
   // Y[k, i] = a[i rsa + k csa]
-  Scratch *pack_x = nullptr, *pack_y = nullptr;
-  try {
-    const Operand x = operand<T>(static_cast<const T*>(g.b), g.N, g.K, g.csb, g.rsb, pack_x, device);
-    const Operand y = operand<T>(static_cast<const T*>(g.a), g.K, g.M, g.csa, g.rsa, pack_y, device);
-    const T alpha = T(g.alpha), beta = T(g.beta);
-    cublasHandle_t h = handle(device);
-    cublasStatus_t s;
-    if constexpr (std::is_same_v<T, float>)
-      s = cublasSgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const float*>(x.p), int(x.ld),
-                      static_cast<const float*>(y.p), int(y.ld), &beta, c, int(g.ldc));
-    else
-      s = cublasDgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const double*>(x.p), int(x.ld),
-                      static_cast<const double*>(y.p), int(y.ld), &beta, c, int(g.ldc));
-    check_cublas(s, std::string(g.op) + " (" + std::to_string(g.M) + "x" + std::to_string(g.K) + " by " +
-                        std::to_string(g.K) + "x" + std::to_string(g.N) + ")");
-  } catch (...) {
-    delete pack_x;
-    delete pack_y;
-    throw;
-  }
-  delete pack_x;
-  delete pack_y;
+  std::optional<Scratch> pack_x, pack_y;  // packed copies, when an operand needs one
+  const Operand x = operand<T>(static_cast<const T*>(g.b), g.N, g.K, g.csb, g.rsb, pack_x, device);
+  const Operand y = operand<T>(static_cast<const T*>(g.a), g.K, g.M, g.csa, g.rsa, pack_y, device);
+  const T alpha = T(g.alpha), beta = T(g.beta);
+  cublasHandle_t h = handle(device);
+  cublasStatus_t s;
+  if constexpr (std::is_same_v<T, float>)
+    s = cublasSgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const float*>(x.p), int(x.ld),
+                    static_cast<const float*>(y.p), int(y.ld), &beta, c, int(g.ldc));
+  else
+    s = cublasDgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const double*>(x.p), int(x.ld),
+                    static_cast<const double*>(y.p), int(y.ld), &beta, c, int(g.ldc));
+  check_cublas(s, std::string(g.op) + " (" + std::to_string(g.M) + "x" + std::to_string(g.K) + " by " +
+                      std::to_string(g.K) + "x" + std::to_string(g.N) + ")");
 }
 
 // ---- convolutions ---------------------------------------------------------------------------------
@@ -174,9 +168,7 @@ __global__ void pack_rows_kernel(const T* gout, int64_t m, int64_t O, int64_t L,
 
 constexpr int64_t kColBudgetBytes = int64_t(256) << 20;  // the col buffer that sets the chunk
 
-kern::ConvArgs conv_args(const ConvShape& g, int64_t m) {
-  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, m};
-}
+kern::ConvArgs conv_args(const ConvShape& g, int64_t m) { return {g, m}; }
 template <class T>
 int64_t chunk(int64_t N, const ConvShape& g) {
   const int64_t per = std::max<int64_t>(1, g.C * g.kh * g.kw * g.Ho * g.Wo * int64_t(sizeof(T)));

@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "engine/functors.h"
+#include "engine/kernel_args.h"
 #include "engine/macros.h"
 #include "engine/philox.h"
 #include "engine/strided.h"
@@ -145,6 +146,16 @@ struct FillApply {  // operands: dst
   GV_HD void operator()(const int64_t* o) const { dst[o[0]] = v; }
 };
 
+// The offset of element i (row-major over shape[0..nd)) of an operand with these strides.
+GV_HD int64_t offset_at(int64_t i, int nd, const int64_t* shape, const int64_t* stride) {
+  int64_t off = 0;
+  for (int d = nd - 1; d >= 0; --d) {
+    off += (i % shape[d]) * stride[d];
+    i /= shape[d];
+  }
+  return off;
+}
+
 // ---- reductions ---------------------------------------------------------------------------------
 // x's axes split into the kept ones (row-major over the contiguous output) and the reduced ones
 // (j, the index within the reduced block, row-major over them as the CPU counts it).
@@ -153,22 +164,8 @@ struct ReduceGeom {
   int64_t kshape[kMaxDims] = {}, kstride[kMaxDims] = {};
   int64_t rshape[kMaxDims] = {}, rstride[kMaxDims] = {};
   int64_t nout = 1, nred = 1;
-  GV_HD int64_t out_base(int64_t o) const {
-    int64_t off = 0;
-    for (int d = nk - 1; d >= 0; --d) {
-      off += (o % kshape[d]) * kstride[d];
-      o /= kshape[d];
-    }
-    return off;
-  }
-  GV_HD int64_t red_offset(int64_t j) const {
-    int64_t off = 0;
-    for (int d = nr - 1; d >= 0; --d) {
-      off += (j % rshape[d]) * rstride[d];
-      j /= rshape[d];
-    }
-    return off;
-  }
+  GV_HD int64_t out_base(int64_t o) const { return offset_at(o, nk, kshape, kstride); }
+  GV_HD int64_t red_offset(int64_t j) const { return offset_at(j, nr, rshape, rstride); }
 };
 
 template <class T> using sum_acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
@@ -295,6 +292,8 @@ GV_HD void scatter_add_body(const Grid& g, const IndexGeom& ig, const int64_t* i
   const int64_t len = ig.shape[ig.axis];
   if (len == 0) return;
   const int64_t lines = ig.numel / len;
+  int64_t step = 1;  // p's step along the axis
+  for (int d = ig.nd - 1; d > ig.axis; --d) step *= ig.shape[d];
   for (int64_t line = g.first(); line < lines; line += g.stride()) {
     int64_t q = line, ioff = 0, ooff = 0, soff = 0, pos = 0, mult = 1;  // pos: p of the line's first element
     for (int d = ig.nd - 1; d >= 0; --d) {
@@ -310,8 +309,6 @@ GV_HD void scatter_add_body(const Grid& g, const IndexGeom& ig, const int64_t* i
       pos += c * mult;
       mult *= ig.shape[d];
     }
-    int64_t step = 1;  // p's step along the axis
-    for (int d = ig.nd - 1; d > ig.axis; --d) step *= ig.shape[d];
     for (int64_t j = 0; j < len; ++j) {
       const int64_t v = index[ioff + j * ig.istride[ig.axis]];
       if (v < 0 || v >= ig.extent) {
@@ -328,12 +325,7 @@ template <class T>
 GV_HD void one_hot_body(const Grid& g, const IndexGeom& ig, const int64_t* index, int64_t classes, T* out,
                         ErrorWord* err) {
   for (int64_t p = g.first(); p < ig.numel; p += g.stride()) {
-    int64_t q = p, ioff = 0;
-    for (int d = ig.nd - 1; d >= 0; --d) {
-      ioff += (q % ig.shape[d]) * ig.istride[d];
-      q /= ig.shape[d];
-    }
-    const int64_t v = index[ioff];
+    const int64_t v = index[offset_at(p, ig.nd, ig.shape, ig.istride)];
     if (v < 0 || v >= classes) {
       report(err, kErrOneHot, -1, p, v, classes);
       continue;
@@ -400,8 +392,8 @@ GV_HD void random_body(const Grid& g, const DrawArgs<T>& r) {
 
 // ---- convolution: im2col, col2im and the reorders around the GEMM (engine/cpu/conv.cpp's layout) --
 // A chunk of m images (m, C, H, W); col (K, m*L) with K = (c, ki, kj), column (n, l), l = (oh, ow).
-struct ConvArgs {
-  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw, m;
+struct ConvArgs : ConvShape {
+  int64_t m;  // images in the chunk
   GV_HD int64_t L() const { return Ho * Wo; }
 };
 

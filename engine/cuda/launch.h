@@ -14,9 +14,11 @@ namespace gv::cuda::detail {
 int sm_count(int device);
 // Makes `device` current for the calling thread; `what` names the op, for the message.
 void set_device(int device, const char* what);
-// The device's error word (kernels.h), allocated and zeroed on first use.
+// The device's error word (kernels.h), allocated and zeroed on first use. Asking for it marks the
+// word to be read at the next wait: only kernels that can record an error ask.
 kern::ErrorWord* error_word(int device);
-// Raises what a kernel recorded in the error word (and clears it); called after every wait.
+// Raises what a kernel recorded in the error word (and clears it); called after every wait, it
+// reads the word only when a kernel that asked for it ran since the last read.
 void raise_kernel_errors(int device);
 
 inline void check_launch(const char* what, const kern::Launch& l, int device) {

@@ -23,7 +23,8 @@ void run(const char* what, const TensorRef& out, const void* p, uint64_t seed, u
   const kern::Launch l = kern::launch_for((n + 3) / 4, detail::sm_count(device));
   detail::dispatch_float(out.dtype, what, [&]<class T>() {
     random_kernel<D, T><<<unsigned(l.blocks), unsigned(l.threads)>>>(
-        kern::DrawArgs<T>{out.ptr<T>(), static_cast<const T*>(p), n, seed, start, a, b, detail::error_word(device)});
+        kern::DrawArgs<T>{out.ptr<T>(), static_cast<const T*>(p), n, seed, start, a, b,
+                          D == kern::Draw::bernoulli ? detail::error_word(device) : nullptr});
   });
   detail::check_launch(what, l, device);
 }

@@ -383,7 +383,7 @@ TEST_CASE("kernel bodies: im2col, col2im and the reorders give the CPU's convolu
     Tensor x = randn({N, C, H, W}, dt, 40), w = randn({O, C, kh, kw}, dt, 41), bias = randn({O}, dt, 42);
     Tensor gout = randn({N, O, Ho, Wo}, dt, 43);
     Tensor want = conv2d(x, w, bias, p), want_gx = conv2d_backward_input(gout, w, {N, C, H, W}, p);
-    const kern::ConvArgs a{C, H, W, kh, kw, Ho, Wo, 2, 1, 1, 1, 2, 1, N};
+    const kern::ConvArgs a{{C, H, W, kh, kw, Ho, Wo, 2, 1, 1, 1, 2, 1}, N};
     for (const kern::Launch& l : grids(K * N * L)) {
       Tensor col = Tensor::empty({K, N * L}, dt), y = Tensor::empty({O, N * L}, dt), out = Tensor::empty(want.shape(), dt);
       Tensor G = Tensor::empty({O, N * L}, dt), gx = Tensor::empty({N, C, H, W}, dt);
