@@ -12,6 +12,7 @@
 // (bench/peer.py: the same models, the same thread count) runs in the same invocation and the table
 // shows genvae's throughput as a multiple of PyTorch's; otherwise a line says the peer was skipped.
 // --scaling adds the table of W1 and W2 at batch 1, 16, 100, 512 and 1 and 2 threads.
+// --distributed adds W1 and W2 on 1 process x 2 threads against 2 processes x 1 thread (MPI).
 // --sampling adds PixelCNN sampling: the cached sampler against naive recomputation (one
 // whole-image forward pass per pixel), at batch 1 and 64, for a PixelVAE decoder of genvae-train's
 // default size (--pixel-layers/--pixel-channels pick another, e.g. scripts/fig5.sh's 12 x 16).
@@ -42,6 +43,7 @@
 #include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
+#include "nn/distributed.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/train_step.h"
@@ -220,6 +222,14 @@ class Step {
     opt_ = std::make_unique<nn::Adam>(model_->named_parameters(), 1e-3, 0.9, 0.999, 1e-8);
   }
 
+  // Data-parallel: the gradients averaged over pg's ranks in every step (nn/distributed.h).
+  void use_reducer(nn::ProcessGroup& pg, bool overlap) {
+    std::vector<ag::Var> params;
+    for (const auto& [name, v] : opt_->params()) params.push_back(v);
+    reducer_ = std::make_unique<nn::GradReducer>(pg, params, int64_t(4) << 20, overlap);
+  }
+  const nn::GradReducer* reducer() const { return reducer_.get(); }
+
   double run() {
     return nn::train_step(*opt_, [&] {
              if (name_ == "W1") return vae::objective(*model_, x_, *r_, 1.0, g_).loss;
@@ -232,7 +242,7 @@ class Step {
              double b = double(x_.size(0));
              ag::Var se = ag::sum(ag::square(xhat - ag::Var(x_))) / b;
              return se + ag::sum(vae::kl_standard_normal(mu, logvar)) / b;
-           }).loss;
+           }, std::numeric_limits<double>::infinity(), reducer_.get()).loss;
   }
 
  private:
@@ -245,6 +255,7 @@ class Step {
   std::unique_ptr<W3Net> w3_;
   std::unique_ptr<vae::SequentialVAE> w4_;
   std::unique_ptr<nn::Adam> opt_;
+  std::unique_ptr<nn::GradReducer> reducer_;
 };
 
 double median(std::vector<double> v) {
@@ -418,6 +429,49 @@ json measure_sgemm(const ChildSpec& s) {
   return json{{"gflops", median(rates)}, {"shape", "4096^3"}, {"device", s.device.str()}};
 }
 
+// One rank of a data-parallel measurement (started by mpirun): W:GLOBAL_BATCH:THREADS:OVERLAP. Each
+// rank trains on its slice of the batch; every step starts at a barrier. Rank 0 prints its median
+// step time, the part of it spent waiting for the reduction after backward (the reduction that
+// overlap did not hide), and the time of a bare all-reduce of the gradients' size.
+int run_dist_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
+  std::vector<std::string> parts;
+  std::stringstream ss(spec_text);
+  for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
+  GV_CHECK(parts.size() == 4, ValueError, "--dist-child: expected W:BATCH:THREADS:OVERLAP, got '{}'", spec_text);
+  auto pg = nn::make_process_group("mpi");
+  const int64_t P = pg->world_size(), batch = std::stoll(parts[1]);
+  GV_CHECK(batch % P == 0, ValueError, "--dist-child: batch {} over {} ranks", batch, P);
+  set_threads(std::stoll(parts[2]));
+  Step step(parts[0], batch / P, 7 + uint64_t(pg->rank()), Device::cpu());
+  step.use_reducer(*pg, parts[3] == "1");
+  for (int64_t i = 0; i < warmup; ++i) step.run();
+  std::vector<double> ms, wait_ms, reduce_ms;
+  double loss = 0;
+  for (int64_t i = 0; i < steps; ++i) {
+    pg->barrier();
+    auto t0 = std::chrono::steady_clock::now();
+    loss = step.run();
+    ms.push_back(1e3 * seconds_since(t0));
+    wait_ms.push_back(1e3 * step.reducer()->last_wait_seconds());
+  }
+  const int64_t bytes = step.reducer()->bytes_per_step();
+  Tensor buf = Tensor::zeros({bytes / 4}, DType::f32);
+  for (int64_t i = 0; i < steps; ++i) {
+    pg->barrier();
+    auto t0 = std::chrono::steady_clock::now();
+    pg->all_reduce_sum_(buf);
+    reduce_ms.push_back(1e3 * seconds_since(t0));
+  }
+  GV_CHECK(std::isfinite(loss), ValueError, "genvae-bench: {} produced a non-finite loss", parts[0]);
+  pg->barrier();
+  if (pg->rank() == 0)
+    fmt::print("{}\n", json{{"ms_per_step", median(ms)}, {"wait_ms", median(wait_ms)}, {"allreduce_ms", median(reduce_ms)},
+                            {"grad_bytes", bytes}, {"buckets", step.reducer()->buckets()}, {"world", P},
+                            {"peak_rss_mib", peak_rss_mib()}}.dump());
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_child(const std::string& spec_text, int64_t steps, int64_t warmup, const SamplingSpec& sampling,
               const std::string& device) {
   // spec: WHAT:BATCH:THREADS
@@ -452,7 +506,9 @@ struct Options {
   bool scaling = false, no_peer = false, no_gemm_table = false, sampling = false;
   SamplingSpec sampling_spec;
   std::string python, peer_script, json_out, omp_wait_policy = "brief", device = "cpu";
-  std::string child;
+  std::string child, dist_child;
+  bool distributed = false;
+  int64_t ranks = 2;
 };
 
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
@@ -758,6 +814,44 @@ void sampling_table(const Options& o, json& out) {
   std::fflush(stdout);
 }
 
+// --distributed: W1 and W2 at their batch of 100 on 1 process x R threads against R processes x 1
+// thread (mpirun on this machine, each rank half the batch), with the reduction overlapped with
+// backward and after it, and a bare all-reduce of the gradients' size per step.
+void distributed_table(const Options& o, json& out) {
+  out = json::array();
+  const int64_t R = o.ranks;
+  fmt::print("\nData parallel on this machine: {} process x {} threads against {} processes x 1 thread (MPI, "
+             "loopback), batch 100\n", 1, R, R);
+  fmt::print("{:<5} {:>12} {:>12} {:>8} {:>14} {:>9} {:>11} {:>12} {:>9}\n", "", "1 x R ms", "R x 1 ms", "ratio",
+             "no overlap ms", "grad MiB", "allreduce", "exposed wait", "buckets");
+  const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                             "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --oversubscribe --bind-to none";
+  for (std::string name : {"W1", "W2"}) {
+    if (std::find(o.workloads.begin(), o.workloads.end(), name) == o.workloads.end()) continue;
+    std::string log;
+    auto one = ours(o, name, 100, R, log);
+    GV_CHECK(one.has_value(), IOError, "genvae-bench: {} on 1 process failed:\n{}", name, log);
+    auto dist = [&](int overlap) {
+      const std::string cmd = fmt::format("{}{} -np {} {} --dist-child {}:100:1:{} --steps {} --warmup {}", env_prefix(o),
+                                          mpirun, R, shell_quote(self_exe()), name, overlap, o.steps, o.warmup);
+      auto j = run_json(cmd, log);
+      GV_CHECK(j.has_value(), IOError, "genvae-bench: {} on {} processes failed ({}):\n{}", name, R, cmd, log);
+      return *j;
+    };
+    const json ov = dist(1), serial = dist(0);
+    const double a = (*one)["ms_per_step"], b = ov["ms_per_step"], c = serial["ms_per_step"];
+    fmt::print("{:<5} {:>12.2f} {:>12.2f} {:>7.2f}x {:>14.2f} {:>9.2f} {:>8.2f} ms {:>9.2f} ms {:>9}\n", name, a, b, a / b,
+               c, ov["grad_bytes"].get<double>() / (1 << 20), ov["allreduce_ms"].get<double>(),
+               ov["wait_ms"].get<double>(), ov["buckets"].get<int64_t>());
+    out.push_back({{"workload", name}, {"one_process_ms", a}, {"threads", R}, {"ranks", R}, {"ranks_ms", b},
+                   {"ranks_no_overlap_ms", c}, {"speedup", a / b}, {"grad_bytes", ov["grad_bytes"]},
+                   {"allreduce_ms", ov["allreduce_ms"]}, {"exposed_wait_ms", ov["wait_ms"]},
+                   {"exposed_wait_no_overlap_ms", serial["wait_ms"]}});
+  }
+  fmt::print("ratio: 1 x R time / R x 1 time (above 1: the processes are faster). exposed wait: the median time a "
+             "step waits for the reduction after backward.\n");
+}
+
 int run_parent(Options& o) {
   if (o.workloads == std::vector<std::string>{"none"}) o.workloads.clear();
   for (const std::string& w : o.workloads)
@@ -876,6 +970,7 @@ int run_parent(Options& o) {
     report["scaling"] = json::array();
     print_table("Scaling: time per step by batch size and threads", rows, sgemm, with_peer, report["scaling"]);
   }
+  if (o.distributed) distributed_table(o, report["distributed"]);
   if (o.sampling) sampling_table(o, report["sampling"]);
   if (!o.json_out.empty()) {
     write_json_file(o.json_out, report);
@@ -922,6 +1017,12 @@ int main(int argc, char** argv) {
                  "(spin), inherit (the environment's settings)")
       ->check(CLI::IsMember({"brief", "passive", "active", "inherit"}))->capture_default_str();
   app.add_option("--child", o.child, "internal: run one measurement WHAT:BATCH:THREADS and print it as JSON");
+  app.add_flag("--distributed", o.distributed,
+               "also measure W1 and W2 on 1 process x --ranks threads against --ranks processes x 1 thread (mpirun "
+               "on this machine; needs a build with MPI)");
+  app.add_option("--ranks", o.ranks, "--distributed: processes (and the single process's threads)")
+      ->check(int_range(2, 64))->capture_default_str();
+  app.add_option("--dist-child", o.dist_child, "internal: one rank of a --distributed measurement");
   add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);
@@ -931,6 +1032,7 @@ int main(int argc, char** argv) {
   if (o.peer_script.empty()) o.peer_script = (fs::path(GENVAE_SOURCE_DIR) / "bench" / "peer.py").string();
   try {
     if (!o.child.empty()) return run_child(o.child, o.steps, o.warmup, o.sampling_spec, o.device);
+    if (!o.dist_child.empty()) return run_dist_child(o.dist_child, o.steps, o.warmup);
     return run_parent(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-bench: %s\n", e.what());

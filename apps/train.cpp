@@ -12,6 +12,10 @@
 #include <memory>
 #include <stdexcept>
 
+#include <csignal>
+#include <cstring>
+#include <thread>
+
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -23,7 +27,9 @@
 #include "apps/common/train_config.h"
 #include "apps/progress.h"
 #include "engine/ops.h"
+#include "engine/runtime.h"
 #include "nn/checkpoint.h"
+#include "nn/distributed.h"
 #include "nn/train_step.h"
 #include "vae/estimators.h"
 #include "vae/objective.h"
@@ -76,7 +82,7 @@ TrainConfig resumed_config(const CLI::App& app, int argc, char** argv, const std
 TrainConfig configured(int argc, char** argv, const std::string& file) {
   TrainConfig cfg;
   // how that run was started, not what it is: a re-run never resumes or deletes by inheritance
-  apply_config(read_json_file(file), file, cfg, {"resume", "force"});
+  apply_config(read_json_file(file), file, cfg, {"resume", "force", "reseed"});
   CLI::App again;
   add_train_flags(again, cfg);
   std::string ignored;
@@ -104,6 +110,9 @@ int parse_flags(int argc, char** argv, TrainConfig& cfg) {
     return app.exit(e);
   }
   if (cfg.resume.empty() && config_file.empty()) return -1;
+  // the other ranks of a resumed run take it from rank 0 (share_config), which may be the only
+  // one that sees the run folder
+  if (!cfg.resume.empty() && config_file.empty() && nn::launched_by_mpi() && nn::launcher_rank() != 0) return -1;
   try {
     GV_CHECK(config_file.empty() || cfg.resume.empty(), ValueError,
              "--config and --resume cannot be combined: --resume continues a run with its own stored flags; "
@@ -164,6 +173,11 @@ struct Run {
   int64_t last_checkpoint = -1;  // step of the last checkpoint saved or loaded
   Window log_window, epoch_window;  // the steps since the last log line, and since the epoch began
   json information;                 // the last line of information.jsonl (empty before the first)
+  nn::ProcessGroup* pg = nullptr;             // the run's processes (one: nn::SingleProcess)
+  std::unique_ptr<nn::GradReducer> reducer;   // with more than one: the gradients' averaging
+
+  bool lead() const { return pg->rank() == 0; }  // rank 0 writes the run folder and prints
+  int64_t world() const { return pg->world_size(); }
 
   double elapsed() const {
     return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -179,10 +193,20 @@ json derived_facts(const Run& run, int threads, int argc, char** argv) {
   j["preprocessing"] = run.prep.describe();
   j["parameters"] = run.model->parameter_count();
   j["threads-used"] = threads;
+  j["world-size"] = run.world();
   std::string cmd;
   for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
   j["command"] = cmd;
   return j;
+}
+
+// Rank r's stream `which` (1: the z draws, 2: the data's binarization): streams 1 and 2 for rank
+// 0, as a single process has always had, then two more per rank.
+Generator rank_stream(uint64_t seed, uint64_t which, int64_t rank) {
+  return Generator::stream(seed, which + 2 * uint64_t(rank));
+}
+std::string stream_name(const std::string& base, int64_t rank) {
+  return rank == 0 ? base : fmt::format("{}.rank{}", base, rank);
 }
 
 void build(Run& run) {
@@ -202,13 +226,70 @@ void build(Run& run) {
   const int64_t n = run.data.train.size();
   GV_CHECK(n > 0, ValueError, "no training examples (--limit {})", c.limit);
   run.loader = std::make_unique<data::BatchLoader>(run.data.train, c.batch, true, c.seed + 1, n >= c.batch);
-  run.state.rngs = {{"train", Generator::stream(c.seed, 1)}, {"data", Generator::stream(c.seed, 2)}};
+  const int64_t P = run.world(), rank = run.pg->rank();
+  if (P > 1) {
+    GV_CHECK(c.batch % P == 0, ValueError,
+             "--batch {} cannot be split over {} processes: each takes an equal slice of every batch, so --batch must "
+             "be a multiple of the number of processes", c.batch, P);
+    GV_CHECK(n >= c.batch, ValueError, "--batch {} is larger than the {} training examples: with {} processes every "
+             "batch must be whole", c.batch, n, P);
+    GV_CHECK(run.device.is_cpu() || run.pg->backend() == "nccl", ValueError,
+             "--device {} with --dist {}: MPI carries CPU tensors; use --dist nccl (or auto) for GPU tensors", c.device,
+             run.pg->backend());
+    run.loader->set_shard(rank, P);
+    run.reducer = std::make_unique<nn::GradReducer>(*run.pg, run.model->parameters(),
+                                                    int64_t(c.dist_bucket_mib * 1024 * 1024), !c.dist_no_overlap);
+  }
+  run.state.rngs = {{"train", rank_stream(c.seed, 1, rank)}, {"data", rank_stream(c.seed, 2, rank)}};
   run.test_x = run.prep.eval_set(run.data.test.images);
 }
 
-// Loads the checkpoint and puts the data order, the logs and the clock where it stopped.
-void restore(Run& run, const std::string& dir) {
-  nn::load_checkpoint(RunDir::checkpoint_path_in(dir), *run.model, run.opt.get(), run.state);
+// Rank 0 loads the checkpoint: the weights, the optimizer and the state with every rank's streams.
+nn::TrainState load_saved(Run& run, const std::string& dir) {
+  nn::TrainState st;  // no streams named yet: the file's, whatever its world size
+  nn::load_checkpoint(RunDir::checkpoint_path_in(dir), *run.model, run.opt.get(), st);
+  return st;
+}
+
+json state_json(const nn::TrainState& st) {
+  json rngs = json::array();
+  for (const auto& [name, g] : st.rngs) rngs.push_back({name, g.seed(), g.offset()});
+  return {{"step", st.step}, {"epoch", st.epoch}, {"batch", st.batch_in_epoch}, {"extra", st.extra}, {"rngs", rngs}};
+}
+
+// Every rank's state from rank 0's (the checkpoint it loaded), with this rank's own two streams:
+// the saved ones when the world size is the checkpoint's, fresh ones with --reseed, else refused.
+void adopt_state(Run& run, const json& j) {
+  nn::TrainState& st = run.state;
+  st.step = j["step"], st.epoch = j["epoch"], st.batch_in_epoch = j["batch"];
+  st.extra = j["extra"].get<std::map<std::string, std::string>>();
+  const int64_t saved = st.extra.count("world-size") ? std::stoll(st.extra["world-size"]) : 1;
+  const int64_t P = run.world(), rank = run.pg->rank();
+  if (saved != P) {
+    GV_CHECK(run.cfg.reseed, ValueError,
+             "--resume {}: the run was saved by {} process(es) and is resumed by {}; each process has its own random "
+             "streams, so it cannot continue exactly. Resume with {} process(es), or pass --reseed to give every "
+             "process fresh streams (from --seed and the step)", run.cfg.resume, saved, P, saved);
+    const uint64_t salt = run.cfg.seed ^ (0x9E3779B97F4A7C15ull * uint64_t(st.step + 1));
+    st.rngs = {{"train", rank_stream(salt, 1, rank)}, {"data", rank_stream(salt, 2, rank)}};
+  } else {
+    std::map<std::string, Generator> by_name;
+    for (const auto& r : j["rngs"]) {
+      Generator g;
+      g.set_state(r[1].get<uint64_t>(), r[2].get<uint64_t>());
+      by_name[r[0].get<std::string>()] = g;
+    }
+    for (auto& [base, g] : st.rngs) {
+      const auto it = by_name.find(stream_name(base, rank));
+      GV_CHECK(it != by_name.end(), IOError, "--resume {}: the checkpoint has no stream {} for rank {}", run.cfg.resume,
+               stream_name(base, rank), rank);
+      g = it->second;
+    }
+  }
+}
+
+// Puts the data order, the logs and the clock where the checkpoint stopped.
+void restore(Run& run) {
   const int64_t index = std::min(run.loader->size(), run.state.batch_in_epoch * run.cfg.batch);
   run.loader->seek(run.state.epoch, index);
   run.elapsed_before = std::stod(run.state.extra.count("elapsed") ? run.state.extra["elapsed"] : "0");
@@ -216,6 +297,36 @@ void restore(Run& run, const std::string& dir) {
   auto& extra = run.state.extra;
   if (extra.count("log_window")) run.log_window = Window::parse(extra["log_window"]);
   if (extra.count("epoch_window")) run.epoch_window = Window::parse(extra["epoch_window"]);
+}
+
+// Start-up of a run on several processes: every rank has rank 0's weights, optimizer and (on
+// resume) state, whether or not it can see the run folder.
+void share_start(Run& run, bool resuming, const nn::TrainState& saved) {
+  const json j = run.lead() && resuming ? state_json(saved) : json();
+  if (resuming) adopt_state(run, run.world() > 1 ? json::parse(run.pg->broadcast_string(j.dump())) : j);
+  nn::broadcast_module(*run.pg, *run.model);
+  nn::broadcast_optimizer(*run.pg, *run.opt);
+  if (resuming) restore(run);
+}
+
+// Refuses to run when this rank's flags (or facts about its data) differ from rank 0's, naming
+// every rank and flag that differs, on every rank.
+void check_same_config(Run& run, const json& mine, const std::string& what) {
+  if (run.world() == 1) return;
+  const json root = json::parse(run.pg->broadcast_string(mine.dump()));
+  std::string diff;
+  for (const auto& [k, v] : mine.items()) {
+    if (rank_local_flags().count(k)) continue;
+    if (!root.contains(k) || root[k] != v) {
+      diff = fmt::format("rank {}: {}{} is {} there but {} on rank 0", run.pg->rank(), what, k, v.dump(),
+                         root.contains(k) ? root[k].dump() : "not given");
+      break;
+    }
+  }
+  std::vector<std::string> all = run.pg->all_gather_strings(diff);
+  std::erase(all, std::string());
+  GV_CHECK(all.empty(), ValueError, "the processes of one run must be given the same flags and data; {}",
+           fmt::join(all, "; "));
 }
 
 // The log lines written after the checkpoint are dropped: they will be written again.
@@ -228,33 +339,52 @@ void truncate_logs(Run& run) {
              run.state.batch_in_epoch);
 }
 
+// The threads of one process: --threads, else this machine's cores shared by its processes.
+int threads_for(const Run& run) {
+  if (run.cfg.threads > 0 || run.pg->local_size() <= 1) return set_threads(run.cfg.threads);
+  return set_threads(std::max(1, gv::cpu_count() / run.pg->local_size()));
+}
+
 void open_run(Run& run, int argc, char** argv) {
-  const bool resuming = !run.cfg.resume.empty();
+  const bool resuming = !run.cfg.resume.empty(), lead = run.lead();
   RunDirMode mode = resuming ? RunDirMode::resume : run.cfg.force ? RunDirMode::force : RunDirMode::create;
   const std::string path = resuming ? run.cfg.resume : run.cfg.out;
+  check_same_config(run, to_json(run.cfg), "--");
   // Everything is checked (flags, data, checkpoint) before the folder is made or --force deletes
-  // the old run: a refused run leaves nothing behind.
-  RunDir::check(path, mode);
-  GV_CHECK(!resuming || std::filesystem::exists(RunDir::checkpoint_path_in(path)), IOError,
-           "--resume {}: no checkpoint there yet (the run stopped before its first); start over with --force",
-           run.cfg.resume);
-  int threads = set_threads(run.cfg.threads);
+  // the old run: a refused run leaves nothing behind. Only rank 0 looks at the folder.
+  if (lead) {
+    RunDir::check(path, mode);
+    GV_CHECK(!resuming || std::filesystem::exists(RunDir::checkpoint_path_in(path)), IOError,
+             "--resume {}: no checkpoint there yet (the run stopped before its first); start over with --force",
+             run.cfg.resume);
+  }
+  int threads = threads_for(run);
   build(run);
-  if (resuming) {
+  json facts = derived_facts(run, threads, argc, argv);
+  json shared;
+  for (const char* k : {"data-shape", "train-examples", "test-examples", "preprocessing", "parameters"}) shared[k] = facts[k];
+  check_same_config(run, shared, "the data's ");
+  nn::TrainState saved;
+  if (resuming && lead) {
     const json stored = read_json_file(RunDir::config_path_in(path));
     if (stored.contains("data-shape"))
       check_data_shape(run.data, stored_shape(stored, RunDir::config_path_in(path)), "the run " + path);
-    restore(run, path);
+    saved = load_saved(run, path);
   }
+  share_start(run, resuming, saved);
+  run.config = facts;
+  if (!lead) return;
   run.dir = std::make_unique<RunDir>(path, mode);
   if (resuming) truncate_logs(run);
-  run.config = derived_facts(run, threads, argc, argv);
   run.dir->write_config(run.config);
   fmt::print("{}: {} {} training / {} test examples {}, {}; VAE {} ({} parameters), likelihood {}, "
-             "regularizer {} (lambda {}), {} threads\n",
+             "regularizer {} (lambda {}), {} threads{}\n",
              run.dir->path().string(), run.cfg.data, run.data.train.size(), run.data.test.size(),
              shape_str(run.data.shape), run.prep.describe(), run.cfg.arch, run.model->parameter_count(),
-             run.cfg.likelihood, run.cfg.regularizer, run.cfg.lambda, threads);
+             run.cfg.likelihood, run.cfg.regularizer, run.cfg.lambda, threads,
+             run.world() > 1 ? fmt::format(" per process; {} processes ({}), {} examples each per batch of {}",
+                                           run.world(), run.pg->backend(), run.cfg.batch / run.world(), run.cfg.batch)
+                             : std::string());
   std::fflush(stdout);
 }
 
@@ -284,8 +414,25 @@ double loss_on(const Run& run, vae::Model& model, const Tensor& x, int64_t step)
 
 // A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
 // batch it is saved at (saved_at_batch; stored as extra.checkpoint_loss).
+// Every rank calls it (it gathers their streams); rank 0 checks and writes.
 void save(Run& run) {
   auto& extra = run.state.extra;
+  nn::check_same_weights(*run.pg, *run.model, fmt::format("the checkpoint at step {}", run.state.step));
+  std::vector<int64_t> mine;
+  for (const auto& [name, g] : run.state.rngs) mine.push_back(int64_t(g.seed())), mine.push_back(int64_t(g.offset()));
+  const std::vector<int64_t> all = run.pg->all_gather(mine);
+  if (!run.lead()) {
+    run.last_checkpoint = run.state.step;
+    return;
+  }
+  nn::TrainState st = run.state;  // with every rank's streams
+  st.rngs.clear();
+  for (int64_t r = 0; r < run.world(); ++r)
+    for (size_t k = 0; k < run.state.rngs.size(); ++k) {
+      Generator g;
+      g.set_state(uint64_t(all[size_t(r) * mine.size() + 2 * k]), uint64_t(all[size_t(r) * mine.size() + 2 * k + 1]));
+      st.rngs.emplace_back(stream_name(run.state.rngs[k].first, r), g);
+    }
   for (const auto& [name, v] : run.model->named_parameters())
     if (const auto bad = first_non_finite(v.data()))
       GV_THROW(NonFiniteError, "parameter {} is {} at {} after step {}; not saved", name, number_str(bad->value),
@@ -304,7 +451,10 @@ void save(Run& run) {
   extra["elapsed"] = fmt::format("{:.3f}", run.elapsed());
   extra["log_window"] = run.log_window.dump();
   extra["epoch_window"] = run.epoch_window.dump();
-  nn::save_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), run.state);
+  extra["world-size"] = std::to_string(run.world());
+  st.extra = extra;
+  st.epoch = run.state.epoch, st.batch_in_epoch = run.state.batch_in_epoch;
+  nn::save_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), st);
   run.last_checkpoint = run.state.step;
 }
 
@@ -314,6 +464,8 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
   const int64_t step = run.state.step + 1;  // the number of this update
   Tensor x = run.prep.train_batch(images, run.state.rng("data")).to(run.device);  // drawn on the CPU: any device, one batch
   if (step == c.debug_nan_at_step) x = mul(x, std::numeric_limits<double>::quiet_NaN());
+  if (step == c.debug_stall_at_step && run.world() > 1 && run.pg->rank() == run.world() - 1)
+    std::this_thread::sleep_for(std::chrono::hours(1));  // a rank that stops answering (--dist-timeout's test)
   StepStats s;
   s.weight = vae::regularizer_weight(c.lambda, c.warmup, run.state.step);
   s.lr = run.schedule->lr(run.state.step);
@@ -326,7 +478,7 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
           t = vae::objective(*run.model, x, *run.r, s.weight, run.state.rng("train"));
           return t.loss;
         },
-        c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity());
+        c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity(), run.reducer.get());
     s.loss = r.loss, s.grad_norm = r.grad_norm;
   } catch (const NonFiniteError& e) {
     GV_THROW(NonFiniteError, "{} at step {} (epoch {})", e.what(), step, epoch + 1);
@@ -335,12 +487,19 @@ StepStats train_step(Run& run, const Tensor& images, int64_t epoch) {
   if (nn::WeightAverage* a = run.model->average()) a->update();
   s.reconstruction = t.reconstruction.item();
   s.regularizer = t.regularizer.item();
+  if (run.world() > 1) {  // each rank's terms are its slice's means: the batch's are their mean
+    Tensor m = Tensor::from_vector<double>({s.loss, s.reconstruction, s.regularizer}, {3});
+    run.pg->all_reduce_sum_(m);
+    const double* v = m.data<double>();
+    const double P = double(run.world());
+    s.loss = v[0] / P, s.reconstruction = v[1] / P, s.regularizer = v[2] / P;
+  }
   return s;
 }
 
 void log_metrics(Run& run, const StepStats& last, int64_t epoch) {
   const Window& w = run.log_window;
-  run.dir->append_metrics(json{{"step", run.state.step},
+  if (run.dir) run.dir->append_metrics(json{{"step", run.state.step},
                                {"epoch", epoch + 1},
                                {"loss", w.mean(&StepStats::loss)},
                                {"reconstruction", w.mean(&StepStats::reconstruction)},
@@ -367,6 +526,19 @@ void write_images(Run& run, const std::string& tag) {
 
 json log_information(Run& run, int64_t epoch);
 
+// Work that rank 0 alone does (evaluations, figures); the others wait for it at a barrier without
+// a deadline, since it may take long (a PixelCNN's samples); a rank that dies meanwhile is still
+// caught by mpirun.
+template <class F>
+void on_lead(Run& run, F&& f) {
+  if (run.lead()) f();
+  if (run.world() == 1) return;
+  const double t = run.pg->timeout();
+  run.pg->set_timeout(0);
+  run.pg->barrier();
+  run.pg->set_timeout(t);
+}
+
 // The rest of the current epoch.
 void train_epoch(Run& run, int64_t epoch) {
   const TrainConfig& c = run.cfg;
@@ -377,11 +549,12 @@ void train_epoch(Run& run, int64_t epoch) {
   for (int64_t i = 1; run.loader->next(batch); ++i) {
     StepStats s = train_step(run, batch.images, epoch);
     run.log_window.add(s), run.epoch_window.add(s);
-    progress.update(i, fmt::format("loss {:.3f}", s.loss));
+    if (run.lead()) progress.update(i, fmt::format("loss {:.3f}", s.loss));
     if (run.state.step % c.log_every == 0) log_metrics(run, s, epoch);
     if (c.checkpoint_every > 0 && run.state.step % c.checkpoint_every == 0) save(run);
-    if (c.sample_every > 0 && run.state.step % c.sample_every == 0) write_images(run, step_tag(run.state.step));
-    if (c.mi_every > 0 && run.state.step % c.mi_every == 0) log_information(run, epoch);
+    if (c.sample_every > 0 && run.state.step % c.sample_every == 0)
+      on_lead(run, [&] { write_images(run, step_tag(run.state.step)); });
+    if (c.mi_every > 0 && run.state.step % c.mi_every == 0) on_lead(run, [&] { log_information(run, epoch); });
     last = s;
   }
   if (run.log_window.n > 0) log_metrics(run, last, epoch);  // the epoch's steps since the last line
@@ -415,23 +588,27 @@ json log_information(Run& run, int64_t epoch) {
 void end_of_epoch(Run& run, int64_t epoch) {
   const Window train = run.epoch_window;
   run.epoch_window = Window{};
-  Generator g(kEvalSeed);
   vae::ElboEstimate t;
-  {
-    const auto weights = averaged(run);
-    t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
-  }
-  json test{{"epoch", epoch + 1},  {"step", run.state.step}, {"test_elbo", t.elbo},
-            {"test_reconstruction", t.reconstruction}, {"test_kl", t.kl}, {"time", run.elapsed()}};
-  if (run.model->decoder().likelihood().discrete())  // -ELBO in bits per dimension: a bound on the NLL
-    test["test_elbo_bits_per_dim"] = -t.elbo / (double(shape_numel(run.data.shape)) * std::log(2.0));
-  run.dir->append_test(test);
-  // the line of this step, unless --mi-every has logged it already
-  const json info = !run.information.empty() && run.information["step"] == run.state.step ? run.information
-                                                                                          : log_information(run, epoch);
-  write_images(run, epoch_tag(epoch + 1));
-  write_training_curves(*run.dir);
+  json info;
+  on_lead(run, [&] {
+    Generator g(kEvalSeed);
+    {
+      const auto weights = averaged(run);
+      t = vae::test_elbo(*run.model, run.test_x, run.cfg.batch, g);
+    }
+    json test{{"epoch", epoch + 1},  {"step", run.state.step}, {"test_elbo", t.elbo},
+              {"test_reconstruction", t.reconstruction}, {"test_kl", t.kl}, {"time", run.elapsed()}};
+    if (run.model->decoder().likelihood().discrete())  // -ELBO in bits per dimension: a bound on the NLL
+      test["test_elbo_bits_per_dim"] = -t.elbo / (double(shape_numel(run.data.shape)) * std::log(2.0));
+    run.dir->append_test(test);
+    // the line of this step, unless --mi-every has logged it already
+    info = !run.information.empty() && run.information["step"] == run.state.step ? run.information
+                                                                                 : log_information(run, epoch);
+    write_images(run, epoch_tag(epoch + 1));
+    write_training_curves(*run.dir);
+  });
   save(run);
+  if (!run.lead()) return;
   fmt::print("epoch {}: train loss {:.3f} (reconstruction {:.3f}, regularizer {:.3f}); test ELBO {:.3f} "
              "(reconstruction {:.3f}, KL {:.3f}); I_q(x;z) {:.3f} of at most log {} = {:.3f}; step {}, {:.1f}s\n",
              epoch + 1, train.mean(&StepStats::loss), train.mean(&StepStats::reconstruction),
@@ -442,12 +619,13 @@ void end_of_epoch(Run& run, int64_t epoch) {
 
 void train(Run& run) {
   const int64_t first = run.loader->position().epoch;
-  if (first >= run.cfg.epochs)
+  if (first >= run.cfg.epochs && run.lead())
     fmt::print("the run has already trained {} epoch(s); pass a larger --epochs to go on\n", first);
   for (int64_t epoch = first; epoch < run.cfg.epochs; ++epoch) {
     train_epoch(run, epoch);
     end_of_epoch(run, epoch);
   }
+  if (!run.lead()) return;
   fmt::print("done: {} steps, {:.1f}s. Samples: {}/samples, reconstructions: {}/recon, curves: {}, checkpoint: {}\n",
              run.state.step, run.elapsed(), run.dir->path().string(), run.dir->path().string(),
              run.dir->curves_path(), run.dir->checkpoint_path());
@@ -482,19 +660,68 @@ std::string last_checkpoint_note(const Run& run) {
     return fmt::format("nothing was saved; the checkpoint {} is not good: {}", path, e.what());
   }
 }
+
+
+// A rank that mpirun ends (another rank failed, or the job was cancelled) says so before it goes.
+char g_signal_note[160];
+void on_terminate(int) {
+  const ssize_t n = ::write(STDERR_FILENO, g_signal_note, std::strlen(g_signal_note));
+  (void)n;
+  std::_Exit(128 + SIGTERM);
+}
+
+// The other ranks of a resumed run take its configuration from rank 0 (which read it from the run
+// folder), keeping their own rank-local flags (threads, data paths).
+void share_config(nn::ProcessGroup& pg, TrainConfig& cfg) {
+  if (pg.world_size() == 1 || cfg.resume.empty()) return;
+  const json root = json::parse(pg.broadcast_string(to_json(cfg).dump()));
+  if (pg.rank() == 0) return;
+  json mine = to_json(cfg), merged = root;
+  for (const std::string& k : rank_local_flags())
+    if (k != "out" && k != "resume" && mine.contains(k)) merged[k] = mine[k];
+  cfg = train_config_from_json(merged, "rank 0's configuration");
+  cfg.resume = cfg.out = root["resume"].get<std::string>();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Run run;
   if (int rc = parse_flags(argc, argv, run.cfg); rc >= 0) return rc;
+  std::unique_ptr<nn::ProcessGroup> pg;
   try {
+    const Device dev = parse_device(run.cfg.device);
+    pg = nn::make_process_group(run.cfg.dist, dev.is_cuda(), dev.index);
+    pg->set_timeout(run.cfg.dist_timeout);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "genvae-train: %s\n", e.what());
+    return 1;
+  }
+  run.pg = pg.get();
+  const bool several = pg->world_size() > 1;
+  // messages from the process group name the rank already ("rank 1 of 2 (mpi): ...")
+  auto who = [&](const std::exception& e) {
+    return several && std::string(e.what()).rfind("rank ", 0) != 0 ? fmt::format("rank {}: ", pg->rank()) : std::string();
+  };
+  if (several) {
+    std::snprintf(g_signal_note, sizeof g_signal_note,
+                  "genvae-train: rank %d: ended by the launcher (another rank failed, or the job was cancelled)\n",
+                  pg->rank());
+    std::signal(SIGTERM, on_terminate);
+  }
+  try {
+    share_config(*pg, run.cfg);
     open_run(run, argc, argv);
     train(run);
+    pg->barrier();
   } catch (const NonFiniteError& e) {  // a loss, gradient, test result or loaded weight that is not finite
-    std::fprintf(stderr, "%sgenvae-train: stopped: %s; %s\n", line_break(), e.what(), last_checkpoint_note(run).c_str());
+    const std::string note = run.lead() ? last_checkpoint_note(run) : "rank 0 names the last good checkpoint";
+    std::fprintf(stderr, "%sgenvae-train: %sstopped: %s; %s\n", line_break(), who(e).c_str(), e.what(), note.c_str());
+    if (several) pg->abort(kExitNonFinite);
     return kExitNonFinite;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%sgenvae-train: %s\n", line_break(), e.what());
+    std::fprintf(stderr, "%sgenvae-train: %s%s\n", line_break(), who(e).c_str(), e.what());
+    if (several) pg->abort(1);
     return 1;
   }
   return 0;

@@ -118,7 +118,9 @@ void accumulate(Tensor& slot, const Tensor& g) {
 
 }  // namespace
 
-void Var::backward(const Tensor& gout) const {
+void Var::backward(const Tensor& gout) const { backward(gout, nullptr); }
+
+void Var::backward(const Tensor& gout, const std::function<void(const Var&)>& on_leaf_ready) const {
   GV_CHECK(requires_grad(), ValueError, "backward: this Var does not require a gradient");
   Tensor seed = gout;
   if (!seed.defined()) {
@@ -130,13 +132,31 @@ void Var::backward(const Tensor& gout) const {
            "backward: output gradient {} does not match the Var {}", seed.str(), data().str());
   if (is_leaf()) {
     accumulate(impl_->grad, seed);
+    if (on_leaf_ready) on_leaf_ready(*this);
     return;
   }
   NoGradGuard no_grad;  // backward functions compute with plain tensors; record nothing
+  const std::vector<Node*> order = topo_order(grad_fn().get());
+  // With a hook: how many nodes still feed each leaf; at zero its gradient is complete.
+  std::unordered_map<VarImpl*, int> feeds;
+  if (on_leaf_ready)
+    for (Node* n : order)
+      for (const Var& in : n->inputs)
+        if (in.defined() && in.requires_grad() && in.is_leaf()) ++feeds[in.impl().get()];
+  auto fed = [&](Node* n) {
+    for (const Var& in : n->inputs)
+      if (in.defined() && in.requires_grad() && in.is_leaf()) {
+        int& left = feeds[in.impl().get()];
+        if (--left == 0) on_leaf_ready(in);
+      }
+  };
   std::unordered_map<Node*, Tensor> grads{{grad_fn().get(), seed}};
-  for (Node* n : topo_order(grad_fn().get())) {
+  for (Node* n : order) {
     auto it = grads.find(n);
-    if (it == grads.end()) continue;  // no gradient reached this node
+    if (it == grads.end()) {  // no gradient reached this node
+      if (on_leaf_ready) fed(n);
+      continue;
+    }
     Tensor g = std::move(it->second);
     grads.erase(it);
     std::vector<Tensor> gin = n->backward(g);
@@ -151,6 +171,7 @@ void Var::backward(const Tensor& gout) const {
       if (in.is_leaf()) accumulate(in.impl()->grad, gin[i]);
       else accumulate(grads[in.grad_fn().get()], gin[i]);
     }
+    if (on_leaf_ready) fed(n);
   }
 }
 

@@ -44,6 +44,11 @@ class Var {
   // Reverse-mode sweep from this Var. With no gradient given it must hold one element (the seed
   // is 1); otherwise gout has this Var's shape. Gradients add up in the leaves' grad().
   void backward(const Tensor& gout = Tensor()) const;
+  // The same sweep, calling on_leaf_ready(leaf) as soon as a leaf's gradient is complete (after
+  // the last node that feeds it, in the sweep's fixed order): data-parallel training starts
+  // reducing a gradient while the rest of backward runs (nn/distributed.h). Every leaf of the
+  // graph is reported once, a leaf that received no gradient too; leaves outside it are not.
+  void backward(const Tensor& gout, const std::function<void(const Var&)>& on_leaf_ready) const;
   void zero_grad() const;                  // drops the accumulated gradient
   Var detach() const;                      // the same value, cut from the graph
   Var& requires_grad_(bool on = true);     // leaves only

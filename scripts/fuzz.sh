@@ -15,7 +15,7 @@ fuzzers=(tests/fuzz/fuzz_idx tests/fuzz/fuzz_image tests/fuzz/fuzz_safetensors)
 
 rm -f "$dir/meson-logs/testlog.json"  # a failed build must not leave the last run's results behind
 if [ ! -f "$dir/build.ninja" ]; then
-  CXX=${GENVAE_FUZZ_CXX:-clang++} meson setup "$dir" -Dfuzz=true -Dcuda=disabled -Db_sanitize=address,undefined \
+  CXX=${GENVAE_FUZZ_CXX:-clang++} meson setup "$dir" -Dfuzz=true -Dcuda=disabled -Dmpi=disabled -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null || { echo "fuzz.sh: meson setup $dir failed" >&2; exit 1; }
 fi
 echo "== building $dir (fuzzers)"

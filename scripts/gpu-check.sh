@@ -24,6 +24,8 @@ libs=$(find "$prefix" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
 cudalibs=$(python3 -c "import nvidia, os; print(':'.join(os.path.join(p, d, 'lib') for p in nvidia.__path__ for d in sorted(os.listdir(p)) if os.path.isdir(os.path.join(p, d, 'lib'))))" 2>/dev/null)
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && cudalibs="$cudalibs:$d"; done
 export LD_LIBRARY_PATH="$libs$cudalibs:${LD_LIBRARY_PATH:-}"
+# Open MPI unpacked under $prefix (the NCCL group starts through it): relocated by OPAL_PREFIX
+export OPAL_PREFIX="$prefix/usr" PATH="$prefix/usr/bin:$PATH" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 {
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1

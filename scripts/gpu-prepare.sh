@@ -6,8 +6,8 @@
 #   - MNIST (../shared/data/mnist, 11 MiB), for the short W1 and W2 runs there;
 #   - the Debian packages those binaries load (found from ldd and dpkg -S), fetched with
 #     `apt-get download`, to be unpacked there with `dpkg -x` (that machine reaches no registry);
-#     cuBLAS and cuDNN are not carried: the GPU machine's CUDA 13 (its PyTorch's nvidia-* wheels)
-#     provides them.
+#     cuBLAS, cuDNN and NCCL are not carried: the GPU machine's CUDA 13 (its PyTorch's nvidia-*
+#     wheels) provides them.
 # Usage: bash scripts/gpu-prepare.sh, then on the GPU machine: bash scripts/gpu-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,9 @@ cp ../shared/data/mnist/*-ubyte.gz "$kit/data/mnist/"
 pkgs=$(for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \//{print $3}' | sort -u |
   while read -r lib; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true; done |
   cut -d: -f1 | sort -u | grep -v -E '^(libc6|libcublas|libcudnn|cuda-)' || true)
+# Open MPI's run time beyond its libraries (its plugins, orted for the singleton start of
+# test_cuda's 1-rank NCCL section); NCCL itself comes from the machine's nvidia-nccl wheel
+pkgs="$pkgs openmpi-bin openmpi-common libopenmpi3"
 echo "packages: $pkgs"
 (cd "$kit/debs" && apt-get download $pkgs >/dev/null)
 du -sh "$kit"

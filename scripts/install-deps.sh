@@ -3,7 +3,8 @@
 # Runs apt-get as root, or through sudo when not root. Does nothing when all are present.
 set -euo pipefail
 pkgs=(meson ninja-build g++ pkg-config python3 libopenblas-dev libopenblas-openmp-dev libfmt-dev doctest-dev zlib1g-dev libcli11-dev libarchive-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libturbojpeg0-dev dataset-fashion-mnist
-      clang clang-14 libclang-rt-14-dev libomp-14-dev)  # clang, libFuzzer and clang's OpenMP: scripts/fuzz.sh
+      clang clang-14 libclang-rt-14-dev libomp-14-dev  # clang, libFuzzer and clang's OpenMP: scripts/fuzz.sh
+      libopenmpi-dev openmpi-bin)  # data-parallel training over MPI (nn/distributed.h)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "engine/runtime.h"
+#include "nn/distributed.h"
 #include "vae/likelihood.h"
 #include "vae/regularizer.h"
 
@@ -31,7 +32,9 @@ namespace gv::app {
   X(lr_schedule, "lr-schedule") X(lr_gamma, "lr-gamma") X(lr_step, "lr-step") X(lr_warmup, "lr-warmup") \
   X(grad_clip, "grad-clip") X(epochs, "epochs") X(batch, "batch") X(seed, "seed") X(threads, "threads") X(device, "device") \
   X(out, "out") X(resume, "resume") X(force, "force") X(checkpoint_every, "checkpoint-every")          \
-  X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(mi_every, "mi-every") X(mi_examples, "mi-examples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step")
+  X(sample_every, "sample-every") X(figure_samples, "figure-samples") X(mi_every, "mi-every") X(mi_examples, "mi-examples") X(log_every, "log-every") X(debug_nan_at_step, "debug-nan-at-step") \
+  X(dist, "dist") X(dist_timeout, "dist-timeout") X(dist_bucket_mib, "dist-bucket-mib")                 \
+  X(dist_no_overlap, "dist-no-overlap") X(reseed, "reseed") X(debug_stall_at_step, "debug-stall-at-step")
 
 namespace {
 
@@ -190,6 +193,30 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
       ->check(at_least(0))->capture_default_str()->group(g);
 }
 
+void add_dist_flags(CLI::App& app, TrainConfig& c) {
+  const char* g = "Several processes (mpirun -np N genvae-train ...)";
+  app.add_option("--dist", c.dist,
+                 "how the processes of one run talk: auto (mpi when started by mpirun, nccl with it when --device "
+                 "is cuda and the build has NCCL; else single), single, mpi (CPU tensors), nccl (GPU tensors). "
+                 "This build has: " + fmt::format("{}", fmt::join(nn::process_group_backends(), ", ")))
+      ->check(CLI::IsMember({"auto", "single", "mpi", "nccl"}))->capture_default_str()->group(g);
+  app.add_option("--dist-timeout", c.dist_timeout,
+                 "seconds a collective may wait for the other ranks before every rank stops (0: for ever)")
+      ->check(kNonNegative)->capture_default_str()->group(g);
+  app.add_option("--dist-bucket-mib", c.dist_bucket_mib, "size of the gradient buckets reduced in one collective, MiB")
+      ->check(number_range(1.0 / 1024, 1024))->capture_default_str()->group(g);
+  app.add_flag("--dist-no-overlap", c.dist_no_overlap,
+               "reduce the gradients after backward instead of while it runs (the same result; for measuring)")
+      ->group(g);
+  app.add_flag("--reseed", c.reseed,
+               "with --resume on a different number of processes: give every rank fresh random streams, from --seed "
+               "and the step (refused without it: the run would not continue as it would have)")
+      ->group(g);
+  app.add_option("--debug-stall-at-step", c.debug_stall_at_step,
+                 "testing aid: the last rank stops answering (sleeps) at step N, to exercise --dist-timeout (0: off)")
+      ->check(at_least(0))->capture_default_str()->group(g);
+}
+
 }  // namespace
 
 DataSpec TrainConfig::data_spec() const {
@@ -204,12 +231,19 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   add_objective_flags(app, c);
   add_optimizer_flags(app, c);
   add_run_flags(app, c);
+  add_dist_flags(app, c);
+}
+
+const std::set<std::string>& rank_local_flags() {
+  static const std::set<std::string> keys = {"threads", "data-dir", "cache-dir", "out", "resume", "force"};
+  return keys;
 }
 
 const std::vector<std::string>& resumable_flags() {
   static const std::vector<std::string> ok = {"epochs", "threads", "device", "data-dir", "cache-dir", "checkpoint-every",
                                               "sample-every", "figure-samples", "mi-every", "log-every",
-                                              "debug-nan-at-step"};
+                                              "debug-nan-at-step", "dist", "dist-timeout", "dist-bucket-mib",
+                                              "dist-no-overlap", "reseed", "debug-stall-at-step"};
   return ok;
 }
 
@@ -283,7 +317,8 @@ std::string arg_text(const json& v) {
 
 const std::set<std::string>& derived_config_keys() {
   static const std::set<std::string> keys = {"data-path",  "data-shape",   "train-examples", "test-examples",
-                                             "preprocessing", "parameters", "threads-used",   "command"};
+                                             "preprocessing", "parameters", "threads-used",   "command",
+                                             "world-size"};
   return keys;
 }
 

@@ -45,6 +45,11 @@ struct TrainConfig {
   int64_t epochs = 10, batch = 100, threads = 0;  // threads 0: every core
   std::string device = "cpu";                       // cpu, cuda or cuda:N
   uint64_t seed = 1;
+  // data-parallel training over several processes (mpirun; nn/distributed.h)
+  std::string dist = "auto";  // auto, single, mpi, nccl
+  double dist_timeout = 600, dist_bucket_mib = 4;
+  bool dist_no_overlap = false, reseed = false;
+  int64_t debug_stall_at_step = 0;
   // the run
   std::string out = "runs/train", resume;
   bool force = false;
@@ -60,6 +65,10 @@ void add_train_flags(CLI::App& app, TrainConfig& cfg);
 // The flags a --resume may give again (without the dashes), and the test of one name ("resume" too).
 const std::vector<std::string>& resumable_flags();
 bool resumable_flag(const std::string& name);
+
+// The flags whose values may differ between the ranks of one run (local paths, thread counts,
+// where rank 0 writes); every other flag must match rank 0's.
+const std::set<std::string>& rank_local_flags();
 
 // The JSON form: one key per flag, named as the flag without its dashes ("hidden-layers").
 json to_json(const TrainConfig& cfg);

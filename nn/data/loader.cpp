@@ -152,9 +152,17 @@ void BatchLoader::seek(int64_t epoch, int64_t index) {
   index_ = index;
 }
 
-void BatchLoader::gather(const Tensor& src, int64_t count, Tensor& dst) const {
+void BatchLoader::gather(const Tensor& src, int64_t first, int64_t count, Tensor& dst) const {
   ensure(dst, with_rows(src.shape(), count), src.dtype());
-  gather_rows(src, order_.data<int64_t>() + index_, count, dst);
+  gather_rows(src, order_.data<int64_t>() + first, count, dst);
+}
+
+void BatchLoader::set_shard(int64_t rank, int64_t ranks) {
+  GV_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, ValueError, "BatchLoader: rank {} of {} ranks", rank, ranks);
+  GV_CHECK(ranks == 1 || (drop_last_ && batch_size_ % ranks == 0), ValueError,
+           "BatchLoader: a batch of {} cannot be split evenly over {} ranks (needs a batch size that is a multiple "
+           "of the ranks, and whole batches only)", batch_size_, ranks);
+  rank_ = rank, ranks_ = ranks;
 }
 
 bool BatchLoader::next(Batch& batch) {
@@ -163,12 +171,13 @@ bool BatchLoader::next(Batch& batch) {
     start_epoch(epoch_ + 1);
     return false;
   }
-  const int64_t count = std::min(batch_size_, remaining);
-  gather(ds_.images, count, batch.images);
-  if (ds_.labels.defined()) gather(ds_.labels, count, batch.labels);
+  const int64_t global = std::min(batch_size_, remaining);
+  const int64_t count = global / ranks_, first = index_ + rank_ * count;  // this rank's slice of it
+  gather(ds_.images, first, count, batch.images);
+  if (ds_.labels.defined()) gather(ds_.labels, first, count, batch.labels);
   else batch.labels = Tensor();
-  batch.indices = order_.slice(0, index_, index_ + count);
-  index_ += count;
+  batch.indices = order_.slice(0, first, first + count);
+  index_ += global;
   return true;
 }
 

@@ -61,6 +61,11 @@ class BatchLoader {
   // when nothing else holds them.
   bool next(Batch& batch);
 
+  // Data-parallel training: every rank runs the same loader (same seed, same global batches) and
+  // next() hands out only rank's slice of each batch: items [rank b/ranks, (rank+1) b/ranks) of
+  // it. batch_size must be a multiple of ranks, with drop_last. position() stays the global one.
+  void set_shard(int64_t rank, int64_t ranks);
+
   LoaderPosition position() const { return {epoch_, index_}; }
   // Continue from `position()` as saved: the batches that follow are the same as they would have
   // been. index may be any count of items in 0..N (a multiple of batch_size when saved by us).
@@ -75,13 +80,14 @@ class BatchLoader {
 
  private:
   void start_epoch(int64_t epoch);
-  void gather(const Tensor& src, int64_t count, Tensor& dst) const;
+  void gather(const Tensor& src, int64_t first, int64_t count, Tensor& dst) const;
 
   Dataset ds_;  // images made contiguous, on the CPU
   int64_t n_, batch_size_, row_bytes_ = 0;
   bool shuffle_, drop_last_;
   uint64_t seed_;
   int64_t epoch_ = 0, index_ = 0;
+  int64_t rank_ = 0, ranks_ = 1;
   Tensor order_;  // int64 (N)
 };
 

@@ -109,3 +109,20 @@ TEST_CASE("errors name what was wrong") {
   Var a = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
   CHECK_THROWS_WITH_AS(ag::matmul(a, a), doctest::Contains("[2, 3] and [2, 3]"), ShapeError);
 }
+
+TEST_CASE("backward's leaf hook: each leaf once, after its gradient is complete") {
+  // w feeds two products (so its gradient has two parts), b one; c is a leaf that needs no gradient
+  Var w(Tensor::from_list({1.5, -2.0}, {2}), true), b(Tensor::from_list({0.5, 0.25}, {2}), true);
+  Var c(Tensor::from_list({3.0, 4.0}, {2}));
+  Var y = ag::sum(w * c + w * w + b);
+  std::vector<std::pair<const void*, std::vector<double>>> seen;
+  y.backward(Tensor(), [&](const Var& leaf) { seen.push_back({leaf.impl().get(), leaf.grad().to_vector<double>()}); });
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].first != seen[1].first);
+  for (const auto& [who, g] : seen) {
+    const Var& v = who == w.impl().get() ? w : b;
+    CHECK((who == w.impl().get() || who == b.impl().get()));
+    CHECK(g == v.grad().to_vector<double>());  // at the report, the gradient was already final
+  }
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{3.0 + 3.0, 4.0 - 4.0});  // c + 2w
+}

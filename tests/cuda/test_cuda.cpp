@@ -7,6 +7,7 @@
 // bit for bit, device-to-device copies (Tensor::copy_, clone, raw offsets, overlapping ranges),
 // and clear errors: ops with no CUDA kernel, int64 unary, a bad device index, an impossible
 // allocation (after which the device must still work).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "engine/cuda/cuda_info.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "nn/distributed.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "tests/autograd/registry.h"
@@ -590,6 +592,28 @@ int main() {
     const Tensor s = gv::sqrt(Tensor::full({1000}, 4.0, DType::f64, kGpu));
     for (double x : s.to_vector<double>()) EXPECT(x == 2.0, "sqrt after a failed alloc: " + std::to_string(x));
     cuda::synchronize(0);
+  });
+
+  // A 1-rank NCCL group (MPI starts as a singleton): the collectives on GPU tensors, and a
+  // CPU tensors of the same group over MPI.
+  section("NCCL on one rank: all-reduce, broadcast", [&] {
+    const auto have = nn::process_group_backends();
+    if (std::find(have.begin(), have.end(), "nccl") == have.end()) {
+      std::printf("     (this build has no NCCL: -Dnccl)\n");
+      return;
+    }
+    auto pg = nn::make_process_group("nccl", true, 0);
+    EXPECT(pg->backend() == "nccl" && pg->world_size() == 1 && pg->rank() == 0, "NCCL group: " + pg->where());
+    Tensor x = random_bits({1000, 3}, DType::f32, rng).to(kGpu);
+    const std::vector<float> before = x.to_vector<float>();
+    pg->all_reduce_sum_(x);
+    EXPECT(x.to_vector<float>() == before, "NCCL all-reduce over one rank changed the values");
+    Tensor d = Tensor::arange(17, DType::i64).to(DType::f64).to(kGpu);
+    pg->broadcast_(d, 0);
+    EXPECT(d.to_vector<double>()[16] == 16.0, "NCCL broadcast over one rank changed the values");
+    Tensor h = Tensor::ones({5}, DType::f64);  // CPU tensors go over MPI
+    pg->all_reduce_sum_(h);
+    EXPECT(h.to_vector<double>()[4] == 1.0, "MPI all-reduce of a CPU tensor in the NCCL group");
   });
 
   std::printf("%s: %d checks, %d failures\n", g_failures ? "FAILED" : "PASSED", g_checks, g_failures);

@@ -288,3 +288,32 @@ TEST_CASE("BatchLoader: a shuffled batch of 100 MNIST images costs far less than
   CHECK(ms < 0.5);
 #endif
 }
+
+TEST_CASE("BatchLoader::set_shard: the ranks' slices, in rank order, are the unsharded batches") {
+  const Dataset ds = tagged(103);
+  BatchLoader whole(ds, 12, true, 9, true);
+  std::vector<BatchLoader> ranks;
+  for (int r = 0; r < 3; ++r) {
+    ranks.emplace_back(ds, 12, true, 9, true);
+    ranks.back().set_shard(r, 3);
+  }
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    const auto want = rest_of_epoch(whole);
+    std::vector<std::vector<std::vector<int64_t>>> got;
+    for (auto& l : ranks) got.push_back(rest_of_epoch(l));
+    REQUIRE(want.size() == 8);  // 103 / 12, the short batch dropped
+    for (size_t b = 0; b < want.size(); ++b) {
+      std::vector<int64_t> joined;
+      for (int r = 0; r < 3; ++r) {
+        CHECK(got[r][b].size() == 4);
+        joined.insert(joined.end(), got[r][b].begin(), got[r][b].end());
+      }
+      CHECK(joined == want[b]);
+    }
+    for (auto& l : ranks) CHECK(l.position() == whole.position());  // the position stays global
+  }
+  BatchLoader odd(ds, 10, true, 9, true), short_ok(ds, 12, true, 9, false);
+  CHECK_THROWS_WITH_AS(odd.set_shard(0, 3), doctest::Contains("cannot be split evenly over 3 ranks"), gv::ValueError);
+  CHECK_THROWS_AS(short_ok.set_shard(1, 2), gv::ValueError);  // a short last batch could not be split
+  CHECK_THROWS_AS(odd.set_shard(2, 2), gv::ValueError);       // rank out of range
+}
