@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/train_config.h"
 #include "engine/cuda/cuda_backend.h"
@@ -508,6 +509,7 @@ struct Options {
   std::string python, peer_script, json_out, omp_wait_policy = "brief", device = "cpu";
   std::string child, dist_child;
   bool distributed = false;
+  std::string scaling_png;
   int64_t ranks = 2;
 };
 
@@ -852,6 +854,69 @@ void distributed_table(const Options& o, json& out) {
              "step waits for the reduction after backward.\n");
 }
 
+// --scaling-model PNG: the step time of data-parallel training on 2 to 64 machines like this one
+// (each with the batch of 100 measured above), modelled from the --distributed figures: the
+// measured compute time T_c of one machine, the gradient bytes B, and a ring all-reduce over links
+// of 10 and 100 Gbit/s: 2(p-1)/p B / bandwidth plus 2(p-1) hops of latency alpha per bucket.
+// Backward is taken as 2/3 of T_c (twice the forward's multiply-adds); with overlap the reduction
+// runs during it, and only what is left after backward, at least the last bucket's ring, adds to
+// the step. The throughput against one machine is p T_c / T_step. docs/scaling.md explains it.
+struct ScalePoint {
+  double step_ms, speedup;
+};
+ScalePoint model_step(double tc_ms, double bytes, int64_t buckets, double last_bucket, int p, double gbit, bool overlap) {
+  constexpr double kAlphaMs = 0.05;     // per hop: a TCP round on Ethernet, ~50 us
+  constexpr double kBackwardShare = 2.0 / 3;
+  const double bw = gbit * 1e9 / 8 / 1e3;  // bytes per ms
+  const double ring = 2.0 * (p - 1) / p * bytes / bw + double(buckets) * 2.0 * (p - 1) * kAlphaMs;
+  const double last = 2.0 * (p - 1) / p * last_bucket / bw + 2.0 * (p - 1) * kAlphaMs;
+  const double exposed = overlap ? std::max(last, ring - kBackwardShare * tc_ms) : ring;
+  const double step = tc_ms + exposed;
+  return {step, p * tc_ms / step};
+}
+
+void scaling_model(const json& dist, const std::string& png, json& out) {
+  out = json::array();
+  std::vector<Plot> plots;
+  fmt::print("\nModelled data parallel training on p machines like this one (batch 100 each; docs/scaling.md)\n");
+  fmt::print("{:<4} {:>6} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "", "link", "overlap", "p=2", "4", "8",
+             "16", "32", "64", "(speedup)");
+  for (const json& row : dist) {
+    const std::string w = row["workload"];
+    const double tc = row["one_process_ms"], bytes = row["grad_bytes"];
+    const int64_t buckets = std::max<int64_t>(1, int64_t(std::ceil(bytes / double(4 << 20))));
+    const double last = bytes - double(buckets - 1) * double(4 << 20);
+    Plot plot{fmt::format("{} (T_c {:.1f} ms, {:.1f} MiB)", w, tc, bytes / (1 << 20)),
+              "machines p", "speedup over one machine", {}};
+    Series ideal{"ideal (p)", {}, {}};
+    for (int p = 1; p <= 64; ++p) ideal.x.push_back(p), ideal.y.push_back(p);
+    plot.series.push_back(ideal);
+    for (double gbit : {10.0, 100.0})
+      for (bool overlap : {true, false}) {
+        Series sr{fmt::format("{:g} Gbit/s, {}", gbit, overlap ? "overlap" : "no overlap"), {}, {}};
+        std::string line = fmt::format("{:<4} {:>4}Gb {:>9}", w, gbit, overlap ? "yes" : "no");
+        json j{{"workload", w}, {"gbit", gbit}, {"overlap", overlap}, {"speedup", json::object()}, {"step_ms", json::object()}};
+        for (int p = 1; p <= 64; ++p) {
+          const ScalePoint pt = p == 1 ? ScalePoint{tc, 1.0} : model_step(tc, bytes, buckets, last, p, gbit, overlap);
+          sr.x.push_back(p), sr.y.push_back(pt.speedup);
+          if ((p & (p - 1)) == 0 && p >= 2) {
+            line += fmt::format(" {:>8.1f}", pt.speedup);
+            j["speedup"][std::to_string(p)] = pt.speedup;
+            j["step_ms"][std::to_string(p)] = pt.step_ms;
+          }
+        }
+        fmt::print("{}\n", line);
+        plot.series.push_back(sr);
+        out.push_back(j);
+      }
+    plots.push_back(plot);
+  }
+  if (!png.empty() && !plots.empty()) {
+    write_plots_png(png, plots, 2);
+    fmt::print("wrote {}\n", png);
+  }
+}
+
 int run_parent(Options& o) {
   if (o.workloads == std::vector<std::string>{"none"}) o.workloads.clear();
   for (const std::string& w : o.workloads)
@@ -971,6 +1036,7 @@ int run_parent(Options& o) {
     print_table("Scaling: time per step by batch size and threads", rows, sgemm, with_peer, report["scaling"]);
   }
   if (o.distributed) distributed_table(o, report["distributed"]);
+  if (o.distributed) scaling_model(report["distributed"], o.scaling_png, report["scaling_model"]);
   if (o.sampling) sampling_table(o, report["sampling"]);
   if (!o.json_out.empty()) {
     write_json_file(o.json_out, report);
@@ -1023,6 +1089,9 @@ int main(int argc, char** argv) {
   app.add_option("--ranks", o.ranks, "--distributed: processes (and the single process's threads)")
       ->check(int_range(2, 64))->capture_default_str();
   app.add_option("--dist-child", o.dist_child, "internal: one rank of a --distributed measurement");
+  app.add_option("--scaling-png", o.scaling_png,
+                 "--distributed: also draw the modelled speedup on 2 to 64 machines (10 and 100 Gbit/s, with and "
+                 "without overlap) into this PNG");
   add_device_flag(app, o.device);
   try {
     app.parse(argc, argv);

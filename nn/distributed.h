@@ -6,10 +6,11 @@
 //   * MPI (Open MPI; meson -Dmpi, on when found): CPU tensors. Launched by mpirun.
 //   * NCCL (meson -Dnccl, with CUDA): GPU tensors over NCCL, CPU tensors and start-up over MPI.
 //     nn sees it through this seam only; the NCCL calls live in engine/cuda (no CUDA header here).
-// Collectives block, with a deadline (set_timeout): a collective that does not complete in time
-// throws DistributedError naming this rank, the collective and how long it waited, so a run whose
-// peer hangs stops instead of waiting for ever. After any error a distributed program calls
-// abort(), which ends every rank (mpirun reports which one asked).
+// Collectives block, with a deadline (set_timeout): past it, a run whose peer hangs stops instead
+// of waiting for ever, with a message naming this rank, the collective and the time it waited (MPI:
+// a watchdog thread ends the process, since only the main thread may call MPI; NCCL: the
+// communicator is aborted and DistributedError thrown). After any error a distributed program
+// calls abort(), which ends every rank (mpirun reports which one asked).
 #pragma once
 #include <cstdint>
 #include <memory>
