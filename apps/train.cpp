@@ -220,6 +220,7 @@ void build(Run& run) {
   // made on the CPU (the same initial weights on every device), then moved; the optimizer after
   // the move keeps its state on the parameters' device
   run.device = checked_device(c.device);
+  if (run.pg->gpu() >= 0) run.device = Device::cuda(run.pg->gpu());  // NCCL's GPU (local rank without a number)
   run.model->to(run.device);
   run.opt = make_optimizer(c, run.model->named_parameters());
   run.schedule = make_schedule(c);
@@ -691,7 +692,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<nn::ProcessGroup> pg;
   try {
     const Device dev = parse_device(run.cfg.device);
-    pg = nn::make_process_group(run.cfg.dist, dev.is_cuda(), dev.index);
+    // "--device cuda" without a number: with NCCL, each rank takes its machine's GPU local_rank
+    const bool numbered = run.cfg.device.find(':') != std::string::npos;
+    pg = nn::make_process_group(run.cfg.dist, dev.is_cuda(), numbered ? dev.index : -1);
     pg->set_timeout(run.cfg.dist_timeout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-train: %s\n", e.what());

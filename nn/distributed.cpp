@@ -117,7 +117,13 @@ std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool o
   GV_CHECK(std::find(have.begin(), have.end(), k) != have.end(), ValueError,
            "--dist {}: this build has no {} backend (it has {}); rebuild with meson configure -D{}=enabled{}", k, k,
            fmt::join(have, ", "), k, k == "nccl" ? " -Dmpi=enabled (CUDA and NCCL found)" : " (Open MPI installed)");
-  if (k == "single") return std::make_unique<SingleProcess>();
+  if (k == "single") {
+    const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+    GV_CHECK(!n || std::atoi(n) <= 1, ValueError,
+             "--dist single: the launcher started {} processes, and each would run alone (and write the same run "
+             "folder); use --dist auto or mpi", n ? n : "1");
+    return std::make_unique<SingleProcess>();
+  }
 #if GENVAE_NCCL
   if (k == "nccl") return make_nccl_group(600, gpu);
 #endif

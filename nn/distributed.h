@@ -42,6 +42,8 @@ class ProcessGroup {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual int local_size() const { return 1; }  // ranks on this machine (threads are shared by them)
+  virtual int local_rank() const { return 0; }  // this rank's place among them
+  virtual int gpu() const { return -1; }        // the GPU a NCCL group talks through (-1: none)
   virtual std::string backend() const = 0;      // "single", "mpi", "nccl"
 
   // In place, on every rank: the element-wise sum over the ranks, the same bits on every rank.
@@ -90,9 +92,11 @@ bool launched_by_mpi();
 int launcher_rank();
 // kind "single", "mpi", "nccl", or "auto": mpi when launched by mpirun (nccl when also
 // on_gpu and NCCL is built), else single. A kind this build lacks is a ValueError naming the
-// meson option that turns it on. mpi and nccl initialize MPI (once per process); gpu is the
-// CUDA device index NCCL uses. Keep the group alive until the program ends.
-std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool on_gpu = false, int gpu = 0);
+// meson option that turns it on, and so is "single" under a launcher that started several
+// processes (each would think itself the only one). mpi and nccl initialize MPI (once per
+// process); gpu is the CUDA device NCCL uses, -1 for this machine's GPU number local_rank (mod the
+// GPUs it has). Keep the group alive until the program ends.
+std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool on_gpu = false, int gpu = -1);
 
 // Start-up and checks of data-parallel training.
 // Every rank gets root's parameters and buffers (in place: the layers' handles see them), and

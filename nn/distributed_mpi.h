@@ -12,6 +12,7 @@ class MpiGroup : public ProcessGroup {
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
   int local_size() const override { return local_size_; }
+  int local_rank() const override { return local_rank_; }
   std::string backend() const override { return "mpi"; }
   void all_reduce_sum_(Tensor& t) override;
   std::unique_ptr<PendingReduce> all_reduce_sum_async(Tensor& t) override;
@@ -25,7 +26,7 @@ class MpiGroup : public ProcessGroup {
 
  private:
   void check(int rc, const char* what) const;
-  int rank_ = 0, size_ = 1, local_size_ = 1;
+  int rank_ = 0, size_ = 1, local_size_ = 1, local_rank_ = 0;
   bool owns_ = false;
 };
 

@@ -2,6 +2,7 @@
 // CPU tensors and start-up over MPI (rank 0's NCCL id reaches the others by MPI_Bcast).
 #include <cstring>
 
+#include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/nccl_comm.h"
 #include "nn/distributed.h"
 #include "nn/distributed_mpi.h"
@@ -19,9 +20,15 @@ class NcclGroup final : public MpiGroup {
     std::memcpy(bytes.raw_data(), id.bytes.data(), sizeof id.bytes);
     MpiGroup::broadcast_(bytes, 0);
     std::memcpy(id.bytes.data(), bytes.raw_data(), sizeof id.bytes);
+    if (gpu < 0) {  // this machine's GPU number local_rank
+      const int gpus = cuda::device_count();
+      GV_CHECK(gpus > 0, DeviceError, "{}: --dist nccl needs a GPU, and this machine has none usable", where());
+      gpu = local_rank() % gpus;
+    }
     comm_ = std::make_unique<cuda::NcclComm>(id, rank(), world_size(), gpu);
   }
   std::string backend() const override { return "nccl"; }
+  int gpu() const override { return comm_->device(); }
 
   void all_reduce_sum_(Tensor& t) override {
     if (t.device().is_cpu()) return MpiGroup::all_reduce_sum_(t);

@@ -4,7 +4,7 @@
 #      for bit, as 1 epoch then --resume, and as a run stopped mid-epoch (checkpoint at step 7, a
 #      NaN at step 9) then --resume; the checkpoint holds both ranks' streams;
 #  (b) a resume on another number of processes is refused, naming both counts; --reseed allows it;
-#  (c) ranks given different flags are refused, naming the flag;
+#  (c) ranks given different flags are refused, naming the flag, and so is --dist single under mpirun;
 #  (d) a rank killed mid-run makes mpirun and every rank exit non-zero within a bounded time, and
 #      the last checkpoint stays whole (it loads and resumes);
 #  (e) a rank that stops answering: the others give up after --dist-timeout, naming the rank.
@@ -47,6 +47,9 @@ run_expect 1 mpirun_local 1 "$train" "${dist[@]}" --epochs 1 --lr 0.001 --out "$
   -np 1 "$train" "${dist[@]}" --epochs 1 --lr 0.002 --out "$scratch/c"
 grep -q -- "rank 1: --lr is 0.002 there but 0.001 on rank 0" "$scratch/out.log" || { echo "FAIL: the mismatch is not named"; exit 1; }
 [ ! -e "$scratch/c" ] || { echo "FAIL: a refused run left a folder"; exit 1; }
+# --dist single under mpirun: each process would write the same folder
+run_expect 1 mp "${dist[@]}" --epochs 1 --dist single --out "$scratch/c"
+grep -q "the launcher started 2 processes, and each would run alone" "$scratch/out.log" || { echo "FAIL: --dist single not refused"; exit 1; }
 
 # (d) kill rank 1 after the first checkpoint
 mp "${dist[@]}" --epochs 1000 --checkpoint-every 5 --out "$scratch/d" >"$scratch/d.log" 2>&1 &
