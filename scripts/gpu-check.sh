@@ -3,7 +3,8 @@
 # Debian packages into a scratch prefix, finds cuBLAS and cuDNN (PyTorch's nvidia-* wheels, or the
 # CUDA toolkit's), and runs, each with its own time limit (at most 435 s in all):
 #   1. the CUDA parity tests (tests/cuda/test_cuda.cpp: every backend kernel against the CPU, the
-#      Philox bits, the fused optimizer steps);
+#      Philox bits, the fused optimizer steps, a 1-rank NCCL group: Open MPI comes from the kit's
+#      debs, NCCL from the machine's nvidia-nccl wheel, too large to carry);
 #   2. one short epoch of W1 (the MLP VAE) and of W2 (the conv VAE) with genvae-train --device cuda
 #      on the carried MNIST;
 #   3. genvae-bench --device cuda (W1-W4) beside PyTorch's CUDA (the machine's python3 with torch).
@@ -30,7 +31,7 @@ export OPAL_PREFIX="$prefix/usr" PATH="$prefix/usr/bin:$PATH" OMPI_ALLOW_RUN_AS_
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|cudnn|fmt|openblas"
+  ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|cudnn|nccl|mpi|fmt|openblas"
 } > "$out/env.txt" 2>&1
 status=0
 step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log
