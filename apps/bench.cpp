@@ -434,12 +434,24 @@ json measure_sgemm(const ChildSpec& s) {
 // rank trains on its slice of the batch; every step starts at a barrier. Rank 0 prints its median
 // step time, the part of it spent waiting for the reduction after backward (the reduction that
 // overlap did not hide), and the time of a bare all-reduce of the gradients' size.
+int dist_child_body(nn::ProcessGroup& pg, const std::vector<std::string>& parts, int64_t steps, int64_t warmup);
+
 int run_dist_child(const std::string& spec_text, int64_t steps, int64_t warmup) {
   std::vector<std::string> parts;
   std::stringstream ss(spec_text);
   for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
   GV_CHECK(parts.size() == 4, ValueError, "--dist-child: expected W:BATCH:THREADS:OVERLAP, got '{}'", spec_text);
   auto pg = nn::make_process_group("mpi");
+  try {
+    return dist_child_body(*pg, parts, steps, warmup);
+  } catch (const std::exception& e) {  // one rank's error must not leave the others waiting
+    std::fprintf(stderr, "genvae-bench: %s: %s\n", pg->where().c_str(), e.what());
+    pg->abort(1);
+  }
+}
+
+int dist_child_body(nn::ProcessGroup& pgr, const std::vector<std::string>& parts, int64_t steps, int64_t warmup) {
+  nn::ProcessGroup* pg = &pgr;
   const int64_t P = pg->world_size(), batch = std::stoll(parts[1]);
   GV_CHECK(batch % P == 0, ValueError, "--dist-child: batch {} over {} ranks", batch, P);
   set_threads(std::stoll(parts[2]));

@@ -318,6 +318,9 @@ void check_same_config(Run& run, const json& mine, const std::string& what) {
   std::string diff;
   for (const auto& [k, v] : mine.items()) {
     if (rank_local_flags().count(k)) continue;
+    // --device: the kind must match (cpu, cuda); each rank may pin its own GPU
+    auto kind = [](const json& d) { return d.is_string() ? d.get<std::string>().substr(0, 4) : d.dump(); };
+    if (k == "device" && root.contains(k) && kind(root[k]) == kind(v)) continue;
     if (!root.contains(k) || root[k] != v) {
       diff = fmt::format("rank {}: {}{} is {} there but {} on rank 0", run.pg->rank(), what, k, v.dump(),
                          root.contains(k) ? root[k].dump() : "not given");
@@ -415,6 +418,17 @@ double loss_on(const Run& run, vae::Model& model, const Tensor& x, int64_t step)
 
 // A checkpoint is saved only when it is good: its weights are finite, and so is their loss on the
 // batch it is saved at (saved_at_batch; stored as extra.checkpoint_loss).
+// After work that rank 0 alone does (evaluations, figures, checkpoints): the others wait for it
+// at a barrier without a deadline, since it may take long (a PixelCNN's samples, a slow disk); a
+// rank that dies meanwhile is still caught by mpirun.
+void wait_for_lead(Run& run) {
+  if (run.world() == 1) return;
+  const double t = run.pg->timeout();
+  run.pg->set_timeout(0);
+  run.pg->barrier();
+  run.pg->set_timeout(t);
+}
+
 // Every rank calls it (it gathers their streams); rank 0 checks and writes.
 void save(Run& run) {
   auto& extra = run.state.extra;
@@ -424,6 +438,7 @@ void save(Run& run) {
   const std::vector<int64_t> all = run.pg->all_gather(mine);
   if (!run.lead()) {
     run.last_checkpoint = run.state.step;
+    wait_for_lead(run);
     return;
   }
   nn::TrainState st = run.state;  // with every rank's streams
@@ -457,6 +472,7 @@ void save(Run& run) {
   st.epoch = run.state.epoch, st.batch_in_epoch = run.state.batch_in_epoch;
   nn::save_checkpoint(run.dir->checkpoint_path(), *run.model, run.opt.get(), st);
   run.last_checkpoint = run.state.step;
+  wait_for_lead(run);
 }
 
 // One update from the batch's images: objective, backward, clipping, optimizer step.
@@ -527,17 +543,11 @@ void write_images(Run& run, const std::string& tag) {
 
 json log_information(Run& run, int64_t epoch);
 
-// Work that rank 0 alone does (evaluations, figures); the others wait for it at a barrier without
-// a deadline, since it may take long (a PixelCNN's samples); a rank that dies meanwhile is still
-// caught by mpirun.
+// Work that rank 0 alone does (evaluations, figures), then wait_for_lead.
 template <class F>
 void on_lead(Run& run, F&& f) {
   if (run.lead()) f();
-  if (run.world() == 1) return;
-  const double t = run.pg->timeout();
-  run.pg->set_timeout(0);
-  run.pg->barrier();
-  run.pg->set_timeout(t);
+  wait_for_lead(run);
 }
 
 // The rest of the current epoch.
@@ -671,6 +681,14 @@ void on_terminate(int) {
   std::_Exit(128 + SIGTERM);
 }
 
+// Ends every rank. An error that all ranks meet at once (flags that differ, a refused resume)
+// would race to MPI_Abort; the others give rank 0 a moment to say what it knows first (the last
+// good checkpoint), and a rank that failed alone still ends the run within that moment.
+[[noreturn]] void abort_run(nn::ProcessGroup& pg, int code) {
+  if (pg.rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+  pg.abort(code);
+}
+
 // The other ranks of a resumed run take its configuration from rank 0 (which read it from the run
 // folder), keeping their own rank-local flags (threads, data paths).
 void share_config(nn::ProcessGroup& pg, TrainConfig& cfg) {
@@ -689,18 +707,32 @@ void share_config(nn::ProcessGroup& pg, TrainConfig& cfg) {
 int main(int argc, char** argv) {
   Run run;
   if (int rc = parse_flags(argc, argv, run.cfg); rc >= 0) return rc;
-  std::unique_ptr<nn::ProcessGroup> pg;
+  // A resumed run's ranks other than 0 learn its flags (--device, --dist, ...) from rank 0 over
+  // a plain MPI group first; the run's own group is made from them (the same one when it is MPI).
+  std::unique_ptr<nn::ProcessGroup> boot, own;
+  nn::ProcessGroup* pg = nullptr;
   try {
+    const auto have = nn::process_group_backends();
+    if (!run.cfg.resume.empty() && nn::launched_by_mpi() && std::find(have.begin(), have.end(), "mpi") != have.end()) {
+      boot = nn::make_process_group("mpi");
+      boot->set_timeout(600);
+      share_config(*boot, run.cfg);
+    }
     const Device dev = parse_device(run.cfg.device);
     // "--device cuda" without a number: with NCCL, each rank takes its machine's GPU local_rank
     const bool numbered = run.cfg.device.find(':') != std::string::npos;
-    pg = nn::make_process_group(run.cfg.dist, dev.is_cuda(), numbered ? dev.index : -1);
+    const std::string kind = run.cfg.dist == "auto" && nn::launched_by_mpi() && !dev.is_cuda() ? "mpi" : run.cfg.dist;
+    if (boot && kind == "mpi") pg = boot.get();
+    else pg = (own = nn::make_process_group(run.cfg.dist, dev.is_cuda(), numbered ? dev.index : -1)).get();
     pg->set_timeout(run.cfg.dist_timeout);
+    GV_CHECK(pg->backend() != "nccl" || dev.is_cuda(), ValueError,
+             "--dist nccl carries GPU tensors: it needs --device cuda (or cuda:N), not --device {}", run.cfg.device);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genvae-train: %s\n", e.what());
+    if (boot && boot->world_size() > 1) boot->abort(1);
     return 1;
   }
-  run.pg = pg.get();
+  run.pg = pg;
   const bool several = pg->world_size() > 1;
   // messages from the process group name the rank already ("rank 1 of 2 (mpi): ...")
   auto who = [&](const std::exception& e) {
@@ -713,18 +745,17 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_terminate);
   }
   try {
-    share_config(*pg, run.cfg);
     open_run(run, argc, argv);
     train(run);
     pg->barrier();
   } catch (const NonFiniteError& e) {  // a loss, gradient, test result or loaded weight that is not finite
     const std::string note = run.lead() ? last_checkpoint_note(run) : "rank 0 names the last good checkpoint";
     std::fprintf(stderr, "%sgenvae-train: %sstopped: %s; %s\n", line_break(), who(e).c_str(), e.what(), note.c_str());
-    if (several) pg->abort(kExitNonFinite);
+    if (several) abort_run(*pg, kExitNonFinite);
     return kExitNonFinite;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%sgenvae-train: %s%s\n", line_break(), who(e).c_str(), e.what());
-    if (several) pg->abort(1);
+    if (several) abort_run(*pg, 1);
     return 1;
   }
   return 0;

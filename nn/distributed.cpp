@@ -169,7 +169,8 @@ void check_same_weights(ProcessGroup& pg, const Module& m, const std::string& wh
     for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
   };
   for (const auto& [name, v] : m.named_parameters()) mix(v.data());
-  for (const auto& [name, b] : m.named_buffers()) mix(b);
+  for (const auto& [name, b] : m.named_buffers())
+    if (b.dtype() != DType::i64) mix(b);
   const std::vector<int64_t> all = pg.all_gather({int64_t(h)});
   for (size_t r = 1; r < all.size(); ++r)
     GV_CHECK(all[r] == all[0], DistributedError,
@@ -197,6 +198,7 @@ GradReducer::GradReducer(ProcessGroup& pg, std::vector<ag::Var> params, int64_t 
   }
   std::sort(owner_.begin(), owner_.end());
   seen_.assign(params_.size(), 0);
+  has_grad_ = Tensor::zeros({int64_t(params_.size())}, DType::i64);
 }
 
 int64_t GradReducer::bytes_per_step() const {
@@ -213,6 +215,7 @@ void GradReducer::pack(Bucket& b) {
     const ag::Var& v = params_[k];
     Tensor part = b.flat.slice(0, off, off + v.numel());
     const Tensor& g = v.impl()->grad;
+    has_grad_.data<int64_t>()[k] = g.defined() ? 1 : 0;
     if (g.defined()) part.copy_(g.reshape({v.numel()}));
     else part.copy_(Tensor::zeros({1}, b.dtype, dev));  // no gradient this step: counts as zeros
     off += v.numel();
@@ -238,8 +241,10 @@ void GradReducer::leaf_ready(const ag::Var& leaf) {
       ++buckets_[bi].ready;
     }
   // start every bucket, in order, whose gradients are all complete
-  while (next_start_ < buckets_.size() && buckets_[next_start_].ready == buckets_[next_start_].params.size())
+  while (next_start_ < buckets_.size() && buckets_[next_start_].ready == buckets_[next_start_].params.size()) {
     start(next_start_++);
+    ++started_early_;
+  }
   // let the transport move the buckets in flight along
   for (size_t j = 0; j < next_start_; ++j)
     if (buckets_[j].pending) buckets_[j].pending->test();
@@ -250,6 +255,8 @@ void GradReducer::finish() {
   const int64_t p = pg_.world_size();
   if (p > 1) {
     while (next_start_ < buckets_.size()) start(next_start_++);
+    // which parameters some rank had a gradient for (a host tensor: over MPI in every backend)
+    pg_.all_reduce_sum_(has_grad_);
     for (Bucket& b : buckets_) {
       b.pending->wait();
       b.pending.reset();
@@ -258,7 +265,8 @@ void GradReducer::finish() {
       int64_t off = 0;
       for (size_t k : b.params) {
         const ag::Var& v = params_[k];
-        v.set_grad(mean.slice(0, off, off + v.numel()).view(v.shape()));
+        if (has_grad_.data<int64_t>()[k] > 0) v.set_grad(mean.slice(0, off, off + v.numel()).view(v.shape()));
+        else v.zero_grad();  // no rank had one: the optimizer skips it, as it would on one process
         off += v.numel();
       }
       b.flat = Tensor();
@@ -267,6 +275,8 @@ void GradReducer::finish() {
   for (Bucket& b : buckets_) b.ready = 0;
   std::fill(seen_.begin(), seen_.end(), 0);
   next_start_ = 0;
+  last_started_early_ = started_early_;
+  started_early_ = 0;
   last_wait_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

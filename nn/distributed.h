@@ -103,7 +103,8 @@ std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool o
 // root's optimizer state and step count. Both sides must have the same names and shapes.
 void broadcast_module(ProcessGroup& pg, Module& m, int root = 0);
 void broadcast_optimizer(ProcessGroup& pg, Optimizer& opt, int root = 0);
-// A checksum of every parameter's and buffer's bits (in name order), compared over the ranks:
+// A checksum of every parameter's and float buffer's bits (in name order; int64 buffers are
+// counters, such as a dropout stream's position, that rank 0's evaluations may move), compared over the ranks:
 // DistributedError naming the first rank whose weights differ from rank 0's (ranks that drifted
 // apart would go on training different models without a word).
 void check_same_weights(ProcessGroup& pg, const Module& m, const std::string& when);
@@ -114,7 +115,8 @@ void check_same_weights(ProcessGroup& pg, const Module& m, const std::string& wh
 // and divided by the world size. With overlap, a bucket's reduction starts as soon as backward
 // has completed all of its gradients (Var::backward's hook), in bucket order, and the rest of
 // backward runs while it travels; without, all buckets are reduced after backward. Either way
-// the result is the same bits: each bucket is the same flat sum.
+// the result is the same bits: each bucket is the same flat sum. A parameter that this step's
+// graph does not reach holds its bucket, and the ones after it, until finish().
 class GradReducer {
  public:
   GradReducer(ProcessGroup& pg, std::vector<ag::Var> params, int64_t bucket_bytes = 4 << 20, bool overlap = true);
@@ -124,8 +126,12 @@ class GradReducer {
   // Called by Var::backward's hook for every leaf whose gradient is complete.
   void leaf_ready(const ag::Var& leaf);
   // Finishes the step: reduces what has not been reduced yet, waits for all, averages and writes
-  // the gradients back. A parameter without a gradient on this step counts as zeros.
+  // the gradients back. A parameter without a gradient on this rank counts as zeros; one that no
+  // rank gave a gradient keeps none (as a single process's optimizer would skip it), which one
+  // more small all-reduce of per-parameter flags decides.
   void finish();
+  // Buckets whose reduction started during backward on the last step (0 without overlap).
+  int64_t started_early() const { return last_started_early_; }
   // Seconds spent in finish() on the last step (the reduction not hidden by backward), and the
   // bytes reduced per step.
   double last_wait_seconds() const { return last_wait_; }
@@ -148,6 +154,8 @@ class GradReducer {
   std::vector<std::pair<const void*, size_t>> owner_;  // param impl -> bucket, sorted for lookup
   std::vector<char> seen_;                             // per param: reported ready this step
   size_t next_start_ = 0;                              // buckets start in order
+  int64_t started_early_ = 0, last_started_early_ = 0;
+  Tensor has_grad_;                                    // int64 (params): this rank had a gradient
   bool overlap_;
   double last_wait_ = 0;
 };

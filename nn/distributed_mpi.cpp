@@ -99,13 +99,24 @@ Watchdog& watchdog() {
   return w;
 }
 
+// MPI's error text for rc, as a DistributedError naming the rank and the call (MPI_ERRORS_RETURN
+// is set, so a failed collective comes back as a code instead of passing as done).
+void check_rc(int rc, const ProcessGroup& pg, const char* call, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  GV_THROW(DistributedError, "{}: {} of the {} failed: {}", pg.where(), call, what, std::string(text, size_t(len)));
+}
+
 void wait_request(MPI_Request& req, double timeout, const ProcessGroup& pg, const char* what, int64_t numel) {
   int done = 0;
-  MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+  check_rc(MPI_Test(&req, &done, MPI_STATUS_IGNORE), pg, "MPI_Test", what);
   if (done) return;
   watchdog().arm(timeout, pg.where(), what, numel);
-  MPI_Wait(&req, MPI_STATUS_IGNORE);
+  const int rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
   watchdog().disarm();
+  check_rc(rc, pg, "MPI_Wait", what);
 }
 
 class MpiPending final : public PendingReduce {
@@ -118,7 +129,7 @@ class MpiPending final : public PendingReduce {
   bool test() override {
     if (!done_) {
       int d = 0;
-      MPI_Test(&req_, &d, MPI_STATUS_IGNORE);
+      check_rc(MPI_Test(&req_, &d, MPI_STATUS_IGNORE), pg_, "MPI_Test", "all-reduce");
       done_ = d != 0;
     }
     return done_;

@@ -60,12 +60,20 @@ NcclComm::NcclComm(const NcclId& id, int rank, int world, int device) : device_(
 }
 
 NcclComm::~NcclComm() {
-  if (comm_) (void)ncclCommDestroy(as_comm(comm_));
+  if (!comm_) return;
+  // a non-blocking communicator finishes its work (ncclCommFinalize, polled) before it is freed
+  ncclResult_t st = ncclCommFinalize(as_comm(comm_));
+  const auto t0 = std::chrono::steady_clock::now();
+  while (st == ncclInProgress && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    if (ncclCommGetAsyncError(as_comm(comm_), &st) != ncclSuccess) break;
+  (void)ncclCommDestroy(as_comm(comm_));
 }
 
+// Spins for the first 100 ms without sleeping (a step's reduction is usually done by then, and a
+// nap would add its length to every bucket, as polling MPI with naps once did), then polls every
+// 100 us up to the deadline.
 void NcclComm::wait(const char* what, double timeout_s) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto nap = std::chrono::microseconds(20);
   for (;;) {
     ncclResult_t async = ncclSuccess;
     GV_NCCL_CHECK(ncclCommGetAsyncError(as_comm(comm_), &async), "ncclCommGetAsyncError");
@@ -88,8 +96,7 @@ void NcclComm::wait(const char* what, double timeout_s) {
                                      std::to_string(timeout_s) + " s: another rank stopped answering or died",
                                  __FILE__, __LINE__);
     }
-    std::this_thread::sleep_for(nap);
-    nap = std::min(nap * 2, std::chrono::microseconds(2000));
+    if (waited > 0.1) std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 }
 

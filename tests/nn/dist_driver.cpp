@@ -8,7 +8,7 @@
 //   first_losses S e1 ... eB  the per-example losses of the first batch, gathered in batch order,
 //                             as hex bit patterns (the forward pass is compared bit for bit)
 //   weights S w1 ...          every parameter after N steps, as %.17g
-//   buckets K / world P / rank_wait_s T
+//   buckets K / world P / started_early E (buckets started during backward) / rank_wait_s T
 // The model and data have no random draws after initialization, so 1 rank on the whole batch
 // and P ranks on slices of it compute the same thing up to the order of the gradient sums.
 #include <bit>
@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
     }
     if (R == 0) {
       std::ofstream f(out);
-      f << "world " << P << "\nbuckets " << reducer.buckets() << "\nrank_wait_s " << reducer.last_wait_seconds()
+      f << "world " << P << "\nbuckets " << reducer.buckets() << "\nstarted_early " << reducer.started_early()
+        << "\nrank_wait_s " << reducer.last_wait_seconds()
         << "\nloss " << losses.size();
       char buf[64];
       for (double v : losses) std::snprintf(buf, sizeof buf, " %.17g", v), f << buf;

@@ -31,6 +31,9 @@ def read(name):
 one, two, serial, small, three = (read(n) for n in ("one.txt", "two.txt", "two-serial.txt", "two-small.txt", "three.txt"))
 assert one["world"] == ["1"] and two["world"] == ["2"], (one["world"], two["world"])
 assert int(small["buckets"][0]) > int(two["buckets"][0]), (small["buckets"], two["buckets"])
+# the overlap did overlap: buckets started during backward, and none without it
+assert int(small["started_early"][0]) > 0 and int(two["started_early"][0]) > 0, (small["started_early"], two["started_early"])
+assert serial["started_early"] == ["0"], serial["started_early"]
 # the forward pass: bit for bit
 assert one["first_losses"] == two["first_losses"] == three["first_losses"], \
     "the first batch's per-example losses differ in their bits"

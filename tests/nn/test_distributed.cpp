@@ -59,3 +59,65 @@ TEST_CASE("GradReducer on one rank: the same step, bit for bit, as without it") 
   };
   CHECK(run(true) == run(false));
 }
+
+namespace {
+// Two ranks as one process sees them: the "other rank" sent twice this rank's values, so every
+// sum is 3x, every mean 1.5x; each call is counted.
+class FakePair final : public nn::ProcessGroup {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  std::string backend() const override { return "fake"; }
+  void all_reduce_sum_(Tensor& t) override {
+    ++reduces;
+    if (t.dtype() == DType::i64) {
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<int64_t>()[i] *= 2;  // the other rank had the same flags
+      return;
+    }
+    t.copy_(mul(t, 3.0));
+  }
+  void broadcast_(Tensor&, int) override {}
+  void barrier() override {}
+  int reduces = 0;
+};
+}  // namespace
+
+TEST_CASE("GradReducer on two ranks: the mean over ranks, in buckets, started during backward with overlap") {
+  for (bool overlap : {true, false}) {
+    Generator g(5);
+    nn::Linear a(6, 5, g, true, DType::f64), b(5, 1, g, true, DType::f64), unused(2, 2, g, true, DType::f64);
+    std::vector<ag::Var> vars;
+    // unused first: its bucket is the last (reverse order), and it never becomes ready in backward,
+    // so the buckets before it must not wait for it
+    for (auto* m : std::vector<nn::Module*>{&unused, &a, &b})
+      for (auto& p : m->named_parameters()) vars.push_back(p.second);
+    const Tensor x = normal({4, 6}, g, 0, 1, DType::f64);
+    auto loss = [&] { return ag::mean(ag::square(b(ag::tanh(a(ag::Var(x)))))); };
+    // the local gradients, without a reducer
+    ag::Var l = loss();
+    l.backward();
+    std::vector<std::vector<double>> local;
+    for (auto& v : vars) local.push_back(v.grad().defined() ? v.grad().to_vector<double>() : std::vector<double>{});
+    for (auto& v : vars) v.zero_grad();
+    FakePair pg;
+    nn::GradReducer reducer(pg, vars, 64, overlap);  // 64 bytes: a bucket per parameter or so
+    for (int step = 0; step < 2; ++step) {           // twice: the buckets start afresh every step
+      pg.reduces = 0;
+      loss().backward(Tensor(), [&](const ag::Var& leaf) { reducer.leaf_ready(leaf); });
+      reducer.finish();
+      CHECK(pg.reduces == reducer.buckets() + 1);  // one per bucket, and the flags
+      if (overlap) CHECK(reducer.started_early() > 0);
+      else CHECK(reducer.started_early() == 0);
+      for (size_t i = 0; i < vars.size(); ++i) {
+        if (local[i].empty()) {
+          CHECK_FALSE(vars[i].grad().defined());  // no rank had a gradient: none is made up
+          continue;
+        }
+        const std::vector<double> got = vars[i].grad().to_vector<double>();
+        REQUIRE(got.size() == local[i].size());
+        for (size_t j = 0; j < got.size(); ++j) CHECK(got[j] == 1.5 * local[i][j]);  // (x + 2x) / 2, exact
+      }
+      for (auto& v : vars) v.zero_grad();
+    }
+  }
+}
