@@ -721,8 +721,7 @@ int main(int argc, char** argv) {
     const Device dev = parse_device(run.cfg.device);
     // "--device cuda" without a number: with NCCL, each rank takes its machine's GPU local_rank
     const bool numbered = run.cfg.device.find(':') != std::string::npos;
-    const std::string kind = run.cfg.dist == "auto" && nn::launched_by_mpi() && !dev.is_cuda() ? "mpi" : run.cfg.dist;
-    if (boot && kind == "mpi") pg = boot.get();
+    if (boot && nn::resolve_backend(run.cfg.dist, dev.is_cuda()) == "mpi") pg = boot.get();
     else pg = (own = nn::make_process_group(run.cfg.dist, dev.is_cuda(), numbered ? dev.index : -1)).get();
     pg->set_timeout(run.cfg.dist_timeout);
     GV_CHECK(pg->backend() != "nccl" || dev.is_cuda(), ValueError,

@@ -102,16 +102,16 @@ bool launched_by_mpi() {
          std::getenv("PMIX_RANK") != nullptr;
 }
 
+std::string resolve_backend(const std::string& kind, bool on_gpu) {
+  if (kind != "auto") return kind;
+  if (!launched_by_mpi()) return "single";
+  const std::vector<std::string> have = process_group_backends();
+  return on_gpu && std::find(have.begin(), have.end(), "nccl") != have.end() ? "nccl" : "mpi";
+}
+
 std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool on_gpu, int gpu) {
   const std::vector<std::string> have = process_group_backends();
-  std::string k = kind;
-  if (k == "auto") {
-    k = "single";
-    if (launched_by_mpi()) {
-      const bool nccl = std::find(have.begin(), have.end(), "nccl") != have.end();
-      k = on_gpu && nccl ? "nccl" : "mpi";
-    }
-  }
+  const std::string k = resolve_backend(kind, on_gpu);
   GV_CHECK(k == "single" || k == "mpi" || k == "nccl", ValueError,
            "--dist {}: allowed values are auto, single, mpi, nccl", kind);
   GV_CHECK(std::find(have.begin(), have.end(), k) != have.end(), ValueError,
@@ -194,9 +194,12 @@ GradReducer::GradReducer(ProcessGroup& pg, std::vector<ag::Var> params, int64_t 
     }
     buckets_.back().params.push_back(k);
     buckets_.back().numel += v.numel();
-    owner_.push_back({v.impl().get(), buckets_.size() - 1});
   }
-  std::sort(owner_.begin(), owner_.end());
+  bucket_of_.resize(params_.size());
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    for (size_t k : buckets_[b].params) bucket_of_[k] = b;
+  for (size_t k = 0; k < params_.size(); ++k) index_.push_back({params_[k].impl().get(), k});
+  std::sort(index_.begin(), index_.end());
   seen_.assign(params_.size(), 0);
   has_grad_ = Tensor::zeros({int64_t(params_.size())}, DType::i64);
 }
@@ -209,7 +212,8 @@ int64_t GradReducer::bytes_per_step() const {
 
 void GradReducer::pack(Bucket& b) {
   const Device dev = params_[b.params.front()].data().device();
-  b.flat = Tensor::empty({b.numel}, b.dtype, dev);
+  // kept from step to step: the gradients handed out are views of the mean, never of this buffer
+  if (!b.flat.defined() || b.flat.device() != dev) b.flat = Tensor::empty({b.numel}, b.dtype, dev);
   int64_t off = 0;
   for (size_t k : b.params) {
     const ag::Var& v = params_[k];
@@ -231,15 +235,13 @@ void GradReducer::start(size_t i) {
 void GradReducer::leaf_ready(const ag::Var& leaf) {
   if (!overlap_ || pg_.world_size() == 1) return;
   const void* key = leaf.impl().get();
-  auto it = std::lower_bound(owner_.begin(), owner_.end(), std::pair<const void*, size_t>{key, 0});
-  if (it == owner_.end() || it->first != key) return;  // a leaf that is not one of ours
-  const size_t bi = it->second;
-  // the parameter's index, to count it once per step
-  for (size_t k : buckets_[bi].params)
-    if (params_[k].impl().get() == key && !seen_[k]) {
-      seen_[k] = 1;
-      ++buckets_[bi].ready;
-    }
+  auto it = std::lower_bound(index_.begin(), index_.end(), std::pair<const void*, size_t>{key, 0});
+  if (it == index_.end() || it->first != key) return;  // a leaf that is not one of ours
+  const size_t k = it->second;
+  if (!seen_[k]) {  // counted once per step
+    seen_[k] = 1;
+    ++buckets_[bucket_of_[k]].ready;
+  }
   // start every bucket, in order, whose gradients are all complete
   while (next_start_ < buckets_.size() && buckets_[next_start_].ready == buckets_[next_start_].params.size()) {
     start(next_start_++);
@@ -269,7 +271,6 @@ void GradReducer::finish() {
         else v.zero_grad();  // no rank had one: the optimizer skips it, as it would on one process
         off += v.numel();
       }
-      b.flat = Tensor();
     }
   }
   for (Bucket& b : buckets_) b.ready = 0;

@@ -97,6 +97,9 @@ int launcher_rank();
 // process); gpu is the CUDA device NCCL uses, -1 for this machine's GPU number local_rank (mod the
 // GPUs it has). Keep the group alive until the program ends.
 std::unique_ptr<ProcessGroup> make_process_group(const std::string& kind, bool on_gpu = false, int gpu = -1);
+// The backend kind "auto" stands for here (others are returned as they are, checked by
+// make_process_group).
+std::string resolve_backend(const std::string& kind, bool on_gpu);
 
 // Start-up and checks of data-parallel training.
 // Every rank gets root's parameters and buffers (in place: the layers' handles see them), and
@@ -151,7 +154,8 @@ class GradReducer {
   ProcessGroup& pg_;
   std::vector<ag::Var> params_;
   std::vector<Bucket> buckets_;
-  std::vector<std::pair<const void*, size_t>> owner_;  // param impl -> bucket, sorted for lookup
+  std::vector<std::pair<const void*, size_t>> index_;  // param impl -> its index, sorted for lookup
+  std::vector<size_t> bucket_of_;                      // per param: its bucket
   std::vector<char> seen_;                             // per param: reported ready this step
   size_t next_start_ = 0;                              // buckets start in order
   int64_t started_early_ = 0, last_started_early_ = 0;

@@ -173,20 +173,12 @@ MpiGroup::~MpiGroup() {
   }
 }
 
-void MpiGroup::check(int rc, const char* what) const {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(rc, text, &len);
-  GV_THROW(DistributedError, "{}: MPI's {} failed: {}", where(), what, std::string(text, size_t(len)));
-}
-
 std::unique_ptr<PendingReduce> MpiGroup::all_reduce_sum_async(Tensor& t) {
   const int n = mpi_count(t, "all_reduce_sum");
   MPI_Request req;
-  check(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), n, mpi_type(t.dtype(), "all_reduce_sum"), MPI_SUM,
-                       MPI_COMM_WORLD, &req),
-        "Iallreduce");
+  check_rc(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), n, mpi_type(t.dtype(), "all_reduce_sum"), MPI_SUM,
+                          MPI_COMM_WORLD, &req),
+           *this, "MPI_Iallreduce", "all-reduce");
   return std::make_unique<MpiPending>(req, *this, n);
 }
 
@@ -203,7 +195,7 @@ void MpiGroup::check_same_shape(const Tensor& t, int root) {
   for (int64_t d = 0; d < std::min<int64_t>(t.dim(), 6); ++d) s[2 + d] = t.size(d);
   const std::vector<int64_t> mine = shape.to_vector<int64_t>();
   MPI_Request req;
-  check(MPI_Ibcast(s, 8, MPI_INT64_T, root, MPI_COMM_WORLD, &req), "Ibcast");
+  check_rc(MPI_Ibcast(s, 8, MPI_INT64_T, root, MPI_COMM_WORLD, &req), *this, "MPI_Ibcast", "broadcast of a shape");
   wait_request(req, timeout_, *this, "broadcast of a shape", 8);
   GV_CHECK(shape.to_vector<int64_t>() == mine, DistributedError,
            "{}: broadcast: this rank's tensor {} differs in shape or dtype from rank {}'s", where(), t.str(), root);
@@ -214,13 +206,14 @@ void MpiGroup::broadcast_(Tensor& t, int root) {
   const int n = mpi_count(t, "broadcast");
   if (n == 0) return;
   MPI_Request req;
-  check(MPI_Ibcast(t.raw_data(), n, mpi_type(t.dtype(), "broadcast"), root, MPI_COMM_WORLD, &req), "Ibcast");
+  check_rc(MPI_Ibcast(t.raw_data(), n, mpi_type(t.dtype(), "broadcast"), root, MPI_COMM_WORLD, &req), *this,
+           "MPI_Ibcast", "broadcast");
   wait_request(req, timeout_, *this, "broadcast", n);
 }
 
 void MpiGroup::barrier() {
   MPI_Request req;
-  check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "Ibarrier");
+  check_rc(MPI_Ibarrier(MPI_COMM_WORLD, &req), *this, "MPI_Ibarrier", "barrier");
   wait_request(req, timeout_, *this, "barrier", 0);
 }
 

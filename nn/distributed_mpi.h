@@ -25,7 +25,6 @@ class MpiGroup : public ProcessGroup {
   void check_same_shape(const Tensor& t, int root);
 
  private:
-  void check(int rc, const char* what) const;
   int rank_ = 0, size_ = 1, local_size_ = 1, local_rank_ = 0;
   bool owns_ = false;
 };

@@ -165,8 +165,8 @@ void add_run_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--out", c.out, "the run directory to create (config.json, metrics.jsonl, PNGs, checkpoint)")->capture_default_str()->group(g);
   app.add_flag("--force", c.force, "delete an earlier run in --out and start over")->group(g);
   app.add_option("--resume", c.resume,
-                 "continue the run in DIR exactly where its checkpoint stopped, with its stored flags "
-                 "(only --epochs, --threads, --device, --data-dir, --cache-dir, --figure-samples and the --*-every flags may be given again)")
+                 "continue the run in DIR exactly where its checkpoint stopped, with its stored flags (only --" +
+                     fmt::format("{}", fmt::join(resumable_flags(), ", --")) + " may be given again)")
       ->group(g);
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "save a checkpoint every N steps (0: only at the end of each epoch, which is always done)")
