@@ -37,6 +37,10 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : d_(device) {}
   const char* name() const override { return "cuda"; }
+  void to_host(void* host_dst, const void* src, size_t nbytes) override { cuda::copy_to_host(host_dst, src, nbytes, d_); }
+  void from_host(void* dst, const void* host_src, size_t nbytes) override {
+    cuda::copy_to_device(dst, host_src, nbytes, d_);
+  }
   void unary(UnaryOp op, const TensorRef& out, const TensorRef& x, double a, double b) override {
     cuda::unary(op, out, x, a, b, d_);
   }

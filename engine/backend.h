@@ -11,9 +11,10 @@
 //
 // A new op gets a front end and, if no existing kernel family computes it, a method here that
 // every backend implements. A new backend implements this interface and is returned by
-// backend_for. Every op of engine/ops.h, Tensor's copies and fills, and the random draws go
-// through it; only the host-device transfers of Tensor::to call engine/cuda directly
-// (docs/engine.md).
+// backend_for. Every op of engine/ops.h, Tensor's copies, fills and transfers (Tensor::to), and
+// the random draws go through it (docs/engine.md). Two constructors build on the host and then
+// transfer: arange (exact integers, index vectors of a batch at most) and randperm (Fisher-Yates
+// is one serial chain of swaps, and its users, the data loaders, index host memory).
 #pragma once
 #include "engine/device.h"
 #include "engine/functors.h"
@@ -49,6 +50,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // nbytes between this device's memory and contiguous host memory. to_host returns once the
+  // bytes are on the host (after the kernels before it, whose recorded errors it raises);
+  // from_host is ordered before the kernels after it. The CPU backend copies.
+  virtual void to_host(void* host_dst, const void* src, size_t nbytes) = 0;
+  virtual void from_host(void* dst, const void* host_src, size_t nbytes) = 0;
 
   // Element-wise: every operand has out's shape (inputs may have stride-0 axes), out is fresh.
   // out = F(x; a, b)

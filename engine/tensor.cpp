@@ -9,7 +9,6 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/loops.h"
-#include "engine/cuda/cuda_backend.h"
 
 namespace gv {
 
@@ -361,18 +360,15 @@ Tensor Tensor::to(DType dtype) const {
 
 Tensor Tensor::to(Device dev) const {
   if (dev == device()) return *this;
-  if (device().is_cpu()) {  // host -> device
-    Tensor src = contiguous();
-    Tensor out = empty(shape_, dtype_, dev);
-    cuda::copy_to_device(out.raw_data(), src.raw_data(), numel() * dtype_size(dtype_), dev.index);
-    return out;
-  }
-  GV_CHECK(dev.is_cpu(), DeviceError, "to: copies between two CUDA devices ({} -> {}) are not supported",
-           device().str(), dev.str());
-  GV_CHECK(is_contiguous(), DeviceError,
-           "to: copying a non-contiguous CUDA tensor {} to the host is not supported yet", str());
-  Tensor out = empty(shape_, dtype_, Device::cpu());
-  cuda::copy_to_host(out.raw_data(), raw_data(), numel() * dtype_size(dtype_), device().index);
+  // Between two devices neither of which is the host: through the host (one download, one upload).
+  if (!device().is_cpu() && !dev.is_cpu()) return to(Device::cpu()).to(dev);
+  const Tensor src = contiguous();  // on its own device (a strided copy kernel there, if needed)
+  Tensor out = empty(shape_, dtype_, dev);
+  const size_t nbytes = size_t(numel()) * dtype_size(dtype_);
+  if (device().is_cpu())
+    backend_for(dev, "to").from_host(out.raw_data(), src.raw_data(), nbytes);
+  else
+    backend_for(device(), "to").to_host(out.raw_data(), src.raw_data(), nbytes);
   return out;
 }
 

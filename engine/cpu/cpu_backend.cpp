@@ -3,6 +3,9 @@
 // the functors of engine/functors.h, the same structs the CUDA kernels instantiate. Contiguous
 // runs go through cpu::isa_call, so they vectorize for AVX-512 or AVX2 when the CPU has them.
 #include "engine/backend.h"
+
+#include <cstring>
+
 #include "engine/cpu/conv_kernels.h"
 #include "engine/cpu/index_kernels.h"
 #include "engine/cpu/isa_call.h"
@@ -155,6 +158,12 @@ class CpuBackend final : public Backend {
     cpu::reduce(op, out, x, reduced);
   }
 
+  void to_host(void* host_dst, const void* src, size_t nbytes) override {
+    if (nbytes) std::memcpy(host_dst, src, nbytes);
+  }
+  void from_host(void* dst, const void* host_src, size_t nbytes) override {
+    if (nbytes) std::memcpy(dst, host_src, nbytes);
+  }
   void copy(const TensorRef& dst, const TensorRef& src) override { cpu::copy(dst, src); }
   void fill(const TensorRef& dst, double value) override { cpu::fill(dst, value); }
   void gather(const TensorRef& out, const TensorRef& x, const TensorRef& index, int axis) override {
