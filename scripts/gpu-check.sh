@@ -32,6 +32,9 @@ export OPAL_PREFIX="$prefix/usr" PATH="$prefix/usr/bin:$PATH" OMPI_ALLOW_RUN_AS_
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   ldd "$kit/bin/test_cuda" | grep -E "not found|cublas|cudnn|nccl|mpi|fmt|openblas"
+  # cuBLAS is not linked but opened on the first product (dlopen, engine/cuda/gemm_conv.cu),
+  # through LD_LIBRARY_PATH above: say where it would come from
+  for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d"/libcublas.so.* 2>/dev/null; done | head -3
 } > "$out/env.txt" 2>&1
 status=0
 step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log

@@ -19,6 +19,7 @@ void copy_to_device(void*, const void*, size_t, int) { GV_NO_CUDA("copy to cuda"
 void copy_to_host(void*, const void*, size_t, int) { GV_NO_CUDA("copy from cuda"); }
 void copy_on_device(void*, const void*, size_t, int) { GV_NO_CUDA("copy on cuda"); }
 void synchronize(int) { GV_NO_CUDA("cuda synchronize"); }
+std::string cublas_library() { GV_NO_CUDA("cuBLAS"); }
 void allow_nondeterministic(bool) {}
 bool nondeterministic_allowed() { return false; }
 void unary(UnaryOp op, const TensorRef&, const TensorRef&, double, double, int) { GV_NO_CUDA(unary_op_name(op)); }

@@ -65,6 +65,9 @@ void random_uniform(const TensorRef& out, uint64_t seed, uint64_t start, double 
 void random_normal(const TensorRef& out, uint64_t seed, uint64_t start, double mean, double std, int device);
 void random_bernoulli(const TensorRef& out, const TensorRef& p, uint64_t seed, uint64_t start, int device);
 void gemm(const GemmArgs& g, int device);
+// cuBLAS is opened (dlopen) on the first product, not linked, so a CPU-only process never maps it;
+// this opens it now and returns the file it came from (DeviceError naming the paths tried).
+std::string cublas_library();
 
 // Convolutions over engine/kernel_args.h's ConvShape.
 void conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, const void* x, const void* w, const void* bias,

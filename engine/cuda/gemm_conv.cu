@@ -10,7 +10,12 @@
 // Determinism: one cuBLAS handle per device on the legacy stream, atomics not allowed, no TF32
 // (cuda::allow_nondeterministic turns TF32 on). The weight gradient sums the chunks into gw one
 // after another, in batch order.
+//
+// cuBLAS is loaded with dlopen on the first product, not linked: loading libcublas (and the
+// libcublasLt it pulls in) costs about 210 MiB of resident memory and 0.1 s, which every CPU-only
+// process paid before (docs/performance.md).
 #include <cublas_v2.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "engine/cuda/launch.h"
 
@@ -49,19 +55,74 @@ void check_cublas(cublasStatus_t s, const std::string& what) {
                                __FILE__, __LINE__);
 }
 
+// The five cuBLAS functions we call, resolved from the library on first use. cublas_v2.h maps
+// cublasCreate, cublasSgemm and cublasDgemm to their _v2 symbols, so those are the names looked up.
+struct CublasApi {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasSetAtomicsMode) set_atomics_mode = nullptr;
+  decltype(&cublasSetMathMode) set_math_mode = nullptr;
+  decltype(&cublasSgemm_v2) sgemm = nullptr;
+  decltype(&cublasDgemm_v2) dgemm = nullptr;
+  std::string path;  // the file that was loaded
+};
+
+const CublasApi& cublas() {
+  static const CublasApi api = [] {
+    const std::string soname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+    // the executable's run path, LD_LIBRARY_PATH and ld.so's cache, then the toolkit we built with
+    std::string tried = soname;
+    void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
+#ifdef GV_CUDA_LIBDIR
+    if (!lib) {
+      const std::string full = std::string(GV_CUDA_LIBDIR) + "/" + soname;
+      tried += ", " + full;
+      lib = dlopen(full.c_str(), RTLD_NOW | RTLD_LOCAL);
+    }
+#endif
+    if (!lib) {
+      const char* why = dlerror();
+      detail::throw_device_error("cuBLAS: cannot load " + soname + " (tried " + tried + "): " +
+                                     (why ? why : "no reason given") +
+                                     "; put the CUDA toolkit's lib64 folder in LD_LIBRARY_PATH",
+                                 __FILE__, __LINE__);
+    }
+    CublasApi a;
+    auto resolve = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (!fn) detail::throw_device_error("cuBLAS: " + soname + " has no symbol " + name, __FILE__, __LINE__);
+    };
+    resolve(a.create, "cublasCreate_v2");
+    resolve(a.set_atomics_mode, "cublasSetAtomicsMode");
+    resolve(a.set_math_mode, "cublasSetMathMode");
+    resolve(a.sgemm, "cublasSgemm_v2");
+    resolve(a.dgemm, "cublasDgemm_v2");
+    Dl_info info{};
+    a.path = dladdr(reinterpret_cast<void*>(a.create), &info) && info.dli_fname ? info.dli_fname : soname;
+    return a;  // the library stays loaded for the life of the process
+  }();
+  return api;
+}
+
+}  // namespace
+
+std::string cublas_library() { return cublas().path; }
+
+namespace {
+
 cublasHandle_t handle(int device) {
   static std::mutex m;
   static cublasHandle_t handles[16] = {};
   static bool tf32[16] = {};
   std::lock_guard<std::mutex> lock(m);
   if (handles[device] == nullptr) {
-    check_cublas(cublasCreate(&handles[device]), "cublasCreate on cuda:" + std::to_string(device));
-    check_cublas(cublasSetAtomicsMode(handles[device], CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
-    check_cublas(cublasSetMathMode(handles[device], CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    const CublasApi& api = cublas();
+    check_cublas(api.create(&handles[device]), "cublasCreate on cuda:" + std::to_string(device));
+    check_cublas(api.set_atomics_mode(handles[device], CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
+    check_cublas(api.set_math_mode(handles[device], CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
   }
   const bool want = nondeterministic_allowed();
   if (tf32[device] != want) {
-    check_cublas(cublasSetMathMode(handles[device], want ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+    check_cublas(cublas().set_math_mode(handles[device], want ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                  "cublasSetMathMode");
     tf32[device] = want;
   }
@@ -139,10 +200,10 @@ void gemm_typed(const GemmArgs& g, int device) {
   cublasHandle_t h = handle(device);
   cublasStatus_t s;
   if constexpr (std::is_same_v<T, float>)
-    s = cublasSgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const float*>(x.p), int(x.ld),
+    s = cublas().sgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const float*>(x.p), int(x.ld),
                     static_cast<const float*>(y.p), int(y.ld), &beta, c, int(g.ldc));
   else
-    s = cublasDgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const double*>(x.p), int(x.ld),
+    s = cublas().dgemm(h, x.op, y.op, int(g.N), int(g.M), int(g.K), &alpha, static_cast<const double*>(x.p), int(x.ld),
                     static_cast<const double*>(y.p), int(y.ld), &beta, c, int(g.ldc));
   check_cublas(s, std::string(g.op) + " (" + std::to_string(g.M) + "x" + std::to_string(g.K) + " by " +
                       std::to_string(g.K) + "x" + std::to_string(g.N) + ")");

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "engine/cuda/cuda_backend.h"
 #include "engine/ops.h"
 #include "engine/storage.h"
 #include "engine/tensor.h"
@@ -672,6 +674,37 @@ TEST_CASE("tensor: to(Device::cuda()) without a usable GPU is a clear DeviceErro
   CHECK_THROWS_AS(Tensor::zeros({2}, DType::f32, Device::cuda()), DeviceError);
   CHECK(Device::cuda(1).str() == "cuda:1");
   CHECK(Device::cpu().str() == "cpu");
+}
+
+namespace {
+bool mapped(const std::string& name) {  // a file of that name is mapped into this process
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(name) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("cuBLAS is opened on first use, not linked: a CPU-only process never maps it") {
+  // Linked, libcublas and libcublasLt cost every process about 210 MiB of resident memory.
+  CHECK_FALSE(mapped("libcublas"));
+  if (!cuda_compiled()) {
+    CHECK(has(error_of<DeviceError>([] { cuda::cublas_library(); }), "no CUDA backend"));
+    return;
+  }
+  std::string path;
+  std::string e = error_of<DeviceError>([&] { path = cuda::cublas_library(); });
+  if (has(e, "<no exception>")) {  // the toolkit's library is here (it is on the CI machines)
+    INFO("loaded: ", path);
+    CHECK(has(path, "libcublas.so."));
+    CHECK(mapped("libcublas"));
+    CHECK(cuda::cublas_library() == path);  // opened once
+  } else {  // a build with CUDA on a machine without its libraries: the error says where it looked
+    INFO("message: ", e);
+    CHECK(has(e, "libcublas.so."));
+    CHECK(has(e, "LD_LIBRARY_PATH"));
+  }
 }
 
 TEST_CASE("storage: freed large CPU blocks are reused by size, small ones are not cached") {
