@@ -101,7 +101,11 @@ void im2col(const T* x, int64_t m, const Geom& g, T* col) {
         for (int64_t kj = 0; kj < g.kw; ++kj) {
           const T* src = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
           T* dst = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
-          kn.gather(src, tab, L, dst);
+          if (g.p.stride_w == 1)  // each output row reads a contiguous run: copies, not a gather
+            for (int64_t oh = 0; oh < g.Ho; ++oh)
+              std::memcpy(dst + oh * g.Wo, src + oh * g.p.stride_h * pd.Wp, sizeof(T) * size_t(g.Wo));
+          else
+            kn.gather(src, tab, L, dst);
         }
     }
   });
