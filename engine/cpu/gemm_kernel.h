@@ -21,9 +21,14 @@ struct GemmKernel {
   // contiguous axis: dst[k*ldd + i] = src[i*ld + k] for i < rows, k < len (vectorized where the
   // instruction set allows; it moves values, so every path gives the same bits).
   void (*transpose)(const T* src, int64_t ld, int rows, int64_t len, T* dst, int64_t ldd);
-  // dst[l] = src[tab[l]] for l < n: im2col's copy out of a padded plane (vector gathers where
-  // the instruction set has them; GCC does not emit them by itself for generic tuning).
+  // dst[l] = src[tab[l]] for l < n: im2col's copy out of a padded plane for strides above 1
+  // (vector gathers where the instruction set has them; GCC does not emit them by itself for
+  // generic tuning).
   void (*gather)(const T* src, const int32_t* tab, int64_t n, T* dst);
+  // dst[r*n + j] = src[r*lds + j] for r < rows, j < n: im2col's rows at stride 1. Rows are short
+  // (7 to 32 values in the workloads), so the vector paths copy each with whole and masked
+  // loads and stores, where a memcpy call per row costs more than the copy.
+  void (*copy_rows)(const T* src, int64_t lds, int64_t rows, int64_t n, T* dst);
 };
 
 // The kernels of the active instruction set (engine/runtime.h) for T.

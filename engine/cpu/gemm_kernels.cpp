@@ -272,11 +272,41 @@ void gather_copy<float>(const float* src, const int32_t* tab, int64_t n, float* 
 }
 #endif
 
+// ---- the row copies of im2col ----------------------------------------------------------------------
+template <class T>
+void copy_rows(const T* src, int64_t lds, int64_t rows, int64_t n, T* dst) {
+  for (int64_t r = 0; r < rows; ++r, src += lds, dst += n)
+    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+#if defined(GV_ISA_AVX512)
+template <>
+void copy_rows<float>(const float* src, int64_t lds, int64_t rows, int64_t n, float* dst) {
+  const int64_t full = n / 16 * 16;
+  const __mmask16 tail = __mmask16((1u << (n - full)) - 1);  // masked lanes are neither read nor written
+  for (int64_t r = 0; r < rows; ++r, src += lds, dst += n) {
+    for (int64_t j = 0; j < full; j += 16) _mm512_storeu_ps(dst + j, _mm512_loadu_ps(src + j));
+    if (tail) _mm512_mask_storeu_ps(dst + full, tail, _mm512_maskz_loadu_ps(tail, src + full));
+  }
+}
+#elif defined(GV_ISA_AVX2)
+template <>
+void copy_rows<float>(const float* src, int64_t lds, int64_t rows, int64_t n, float* dst) {
+  const int64_t full = n / 8 * 8;
+  alignas(32) int32_t lanes[8];
+  for (int j = 0; j < 8; ++j) lanes[j] = j < n - full ? -1 : 0;
+  const __m256i tail = _mm256_load_si256((const __m256i*)lanes);  // vmaskmov: masked lanes never fault
+  for (int64_t r = 0; r < rows; ++r, src += lds, dst += n) {
+    for (int64_t j = 0; j < full; j += 8) _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
+    if (n > full) _mm256_maskstore_ps(dst + full, tail, _mm256_maskload_ps(src + full, tail));
+  }
+}
+#endif
+
 }  // namespace
 
 extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>,
-                                             &transpose_copy<float>, &gather_copy<float>};
+                                             &transpose_copy<float>, &gather_copy<float>, &copy_rows<float>};
 extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>,
-                                              &transpose_copy<double>, &gather_copy<double>};
+                                              &transpose_copy<double>, &gather_copy<double>, &copy_rows<double>};
 
 }  // namespace gv::cpu::GV_GEMM_NS

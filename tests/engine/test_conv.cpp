@@ -232,6 +232,12 @@ std::vector<Dims> sweep() {
   out.push_back({1, 5, 11, 6, 2, 3, 3, {3, 1, 2, 0, 2, 1}});
   out.push_back({3, 1, 28, 28, 8, 4, 4, Conv2dParams::make(2, 1)});  // 28 -> 14
   out.push_back({2, 8, 14, 14, 6, 4, 4, Conv2dParams::make(2, 1)});  // 14 -> 7
+  // at stride 1 im2col copies output rows with 16-lane (AVX-512) or 8-lane (AVX2) moves and a
+  // masked tail: rows of exactly 16 values, and of 17; at stride 2 it gathers 16 or 8 at a time
+  out.push_back({2, 3, 16, 16, 4, 3, 3, Conv2dParams::make(1, 1)});  // 16 -> 16
+  out.push_back({1, 2, 9, 17, 3, 3, 3, Conv2dParams::make(1, 1)});   // width 17 -> 17
+  out.push_back({2, 3, 32, 32, 4, 4, 4, Conv2dParams::make(2, 1)});  // 32 -> 16
+  out.push_back({1, 2, 9, 34, 3, 3, 4, Conv2dParams::make(2, 1)});   // width 34 -> 17
   return out;
 }
 
