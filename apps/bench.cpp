@@ -941,8 +941,10 @@ int run_parent(Options& o) {
   bool with_peer = peer_available(o, why);
   fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OpenMP waiting: {}\n", cpu_brand(),
              sysconf(_SC_NPROCESSORS_ONLN), o.steps, o.warmup, o.omp_wait_policy);
-  fmt::print("kernels: {} (GENVAE_ISA overrides), GEMM backend {} (GENVAE_GEMM overrides); OpenBLAS picked {}\n",
-             isa_name(active_isa()), gemm_backend_name(gemm_backend()), openblas_corename());
+  fmt::print("kernels: {} (GENVAE_ISA overrides), GEMM backend {} (GENVAE_GEMM overrides), convolutions {} "
+             "(GENVAE_CONV overrides); OpenBLAS picked {}\n",
+             isa_name(active_isa()), gemm_backend_name(gemm_backend()), conv_lowering_name(conv_lowering()),
+             openblas_corename());
   if (device.is_cuda()) fmt::print("device: {} ({})\n", device.str(), cuda::describe_devices());
   if (with_peer) fmt::print("peer: PyTorch {} ({} {})\n", why, o.python, o.peer_script);
   else fmt::print("peer: skipped: {}\n", why);

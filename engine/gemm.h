@@ -36,6 +36,23 @@ template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
           int64_t csb, T beta, T* C, int64_t ldc);
 
+// B given by two offset tables instead of strides: B(k, j) = base[row[k] + col[j]], where
+// row (K) and col (N) hold element offsets (int32; the caller checks that they fit). A
+// convolution reads im2col's matrix this way straight out of a zero-bordered copy of its images
+// (row: a tap's offset, col: an output position's), and a reordered tensor without a reorder;
+// the packing reads each panel from there, so the whole operand is never written out. The same
+// arithmetic as gemm() on the materialized B: the same bits.
+template <class T>
+struct IndexedMatrix {
+  const T* base;
+  const int32_t* row;
+  const int32_t* col;
+  bool runs_along_rows = false;  // a hint for speed only: consecutive offsets lie along row, not col
+};
+template <class T>
+void gemm_indexed_b(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa,
+                    const IndexedMatrix<T>& B, T beta, T* C, int64_t ldc);
+
 // The BLAS-style form, row-major: op(A) is A (M, K) with leading dimension lda, or A^T when
 // trans_a (A stored (K, M)); B alike.
 template <class T>

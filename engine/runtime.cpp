@@ -83,6 +83,24 @@ void set_isa(Isa isa) {
   g_isa.store((int)isa, std::memory_order_relaxed);
 }
 
+namespace {
+std::atomic<int> g_conv{-1};
+}
+ConvLowering conv_lowering() {
+  int c = g_conv.load(std::memory_order_relaxed);
+  if (c < 0) {
+    const char* e = std::getenv("GENVAE_CONV");
+    const std::string s = e ? e : "";
+    GV_CHECK(s.empty() || s == "packed" || s == "im2col", ValueError,
+             "GENVAE_CONV={}: allowed values are packed and im2col", s);
+    c = s == "im2col" ? 1 : 0;
+    g_conv.store(c, std::memory_order_relaxed);
+  }
+  return (ConvLowering)c;
+}
+void set_conv_lowering(ConvLowering c) { g_conv.store((int)c, std::memory_order_relaxed); }
+const char* conv_lowering_name(ConvLowering c) { return c == ConvLowering::im2col ? "im2col" : "packed"; }
+
 void set_num_threads(int n) {
   GV_CHECK(n >= 1, ValueError, "set_num_threads: needs at least 1 thread, got {}", n);
   omp_set_num_threads(n);

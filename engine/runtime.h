@@ -22,6 +22,15 @@ Isa best_isa();                     // the widest supported path
 Isa active_isa();
 void set_isa(Isa isa);  // ValueError if the CPU does not support it
 
+// How the CPU convolutions lower to GEMM (engine/cpu/conv.cpp): packed (the default) reads
+// im2col's matrix in place through offset tables; im2col writes it out first, as before. Both
+// give the same bits; the choice is for measuring one against the other. GENVAE_CONV (packed |
+// im2col) at first use, else packed.
+enum class ConvLowering { packed = 0, im2col = 1 };
+ConvLowering conv_lowering();
+void set_conv_lowering(ConvLowering c);
+const char* conv_lowering_name(ConvLowering c);
+
 // What the CPU calls itself (cpuid's brand string), for the figures that name the machine.
 std::string cpu_brand();
 

@@ -17,9 +17,11 @@ namespace gv::test {
 struct RuntimeGuard {
   Isa isa = active_isa();
   int threads = omp_get_max_threads();
+  ConvLowering conv = conv_lowering();
   ~RuntimeGuard() {
     set_isa(isa);
     omp_set_num_threads(threads);
+    set_conv_lowering(conv);
   }
 };
 

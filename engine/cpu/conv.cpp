@@ -7,8 +7,14 @@
 //   conv2d_backward_weight gW (O,K)     += G (O, m*L) @ col^T      (G: gout reordered to (O, m*L))
 //   conv2d_backward_input  gcol (K, m*L) = W^T (K,O) @ G, then col2im sums gcol back into (m,C,H,W)
 //   conv_transpose2d       is conv2d_backward_input with x in the role of gout, plus the bias.
-// The batch goes through in chunks of m images whose col buffer fits a memory budget; the buffers
-// are allocated once per call. The GEMMs run outside any parallel region and thread themselves;
+// With our GEMM, col is never written out: col[k][j] = P[tap[k] + pos[j]] for P the chunk's images
+// in a zero-bordered copy, so the GEMM's packing reads its panels of col straight from P through
+// the two offset tables (gemm_indexed_b), and G is read from gout the same way. That is the same
+// values in the same panels, so the same bits as im2col; it saves writing and re-reading col,
+// K*L values per image (9 per input value for a 3x3 kernel). GENVAE_CONV=im2col (or
+// set_conv_lowering) keeps the buffers, as does a chunk too large for 32-bit offsets.
+// The batch goes through in chunks of m images whose col buffer would fit a memory budget; the
+// buffers are allocated once per call. The GEMMs run outside any parallel region and thread themselves;
 // im2col, col2im and the reorders are split across OpenMP threads. Each element is written by
 // exactly one thread in a fixed order, and the GEMM's results do not depend on the thread count
 // or the batch (engine/gemm.h), so neither do the convolutions'.
@@ -22,6 +28,7 @@
 #include "engine/cpu/isa_call.h"
 #include "engine/cpu/loops.h"
 #include "engine/gemm.h"
+#include "engine/runtime.h"
 
 namespace gv {
 
@@ -180,6 +187,49 @@ void pack_rows(const T* gout, int64_t m, int64_t O, int64_t L, T* G) {
   });
 }
 
+// ---- the packed lowering: im2col's matrix read in place ------------------------------------------
+// For a chunk of m images: P (m, C, Hp, Wp), the images with their zero border (x itself when
+// the geometry needs none), and the offsets tap[k] for k = (c, ki, kj) and pos[j] for j = (n, l),
+// so that col[k][j] = P[tap[k] + pos[j]].
+struct Lowered {
+  Padded pd;
+  bool copy;  // whether P is a bordered copy, or x itself
+  std::vector<int32_t> tap, pos;
+};
+// nb: the largest chunk. pos covers nb images; a smaller chunk uses its prefix.
+Lowered lower(const Geom& g, int64_t nb) {
+  Lowered lw;
+  lw.pd = padded_geometry(g);
+  const int64_t Hp = lw.pd.Hp, Wp = lw.pd.Wp, plane = Hp * Wp, L = g.L();
+  lw.copy = !(g.p.pad_h == 0 && g.p.pad_w == 0 && Hp == g.H && Wp == g.W);
+  lw.tap.resize(size_t(g.K()));
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj)
+        lw.tap[size_t((c * g.kh + ki) * g.kw + kj)] = int32_t(c * plane + ki * g.p.dil_h * Wp + kj * g.p.dil_w);
+  const std::vector<int32_t> tab = gather_table(g, lw.pd);
+  lw.pos.resize(size_t(nb * L));
+  for (int64_t n = 0; n < nb; ++n)
+    for (int64_t l = 0; l < L; ++l) lw.pos[size_t(n * L + l)] = int32_t(n * g.C * plane + tab[size_t(l)]);
+  return lw;
+}
+// Whether a chunk of nb images fits 32-bit offsets (P's elements, and gout's for the input gradient).
+bool packed_fits(const Geom& g, int64_t nb, int64_t O) {
+  if (conv_lowering() != ConvLowering::packed || gemm_backend() != GemmBackend::own) return false;
+  const Padded pd = padded_geometry(g);
+  return nb * g.C * pd.Hp * pd.Wp < (int64_t(1) << 31) && nb * O * g.L() < (int64_t(1) << 31);
+}
+// The chunk's P: x's m images copied into their borders (one plane per thread at a time), or x.
+template <class T>
+const T* chunk_images(const T* x, int64_t m, const Geom& g, const Lowered& lw, T* buf) {
+  if (!lw.copy) return x;
+  const int64_t plane = lw.pd.Hp * lw.pd.Wp;
+  prep_loop(m * g.C, plane, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) fill_padded(x + r * g.HW(), g, lw.pd, T(0), buf + r * plane);
+  });
+  return buf;
+}
+
 // ---- the three kernels ------------------------------------------------------------------------
 constexpr int64_t kColBudgetBytes = int64_t(32) << 20;  // col buffer size that sets the chunk
 
@@ -201,18 +251,22 @@ template <class T>
 void conv_forward(const T* x, const T* w, const T* bias, T* out, int64_t N, int64_t O,
                   const Geom& g) {
   const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
-  Tensor col = scratch<T>(K * nb * L), y = scratch<T>(nb > 1 ? O * nb * L : 0);
+  const bool packed = packed_fits(g, nb, O);
+  const Lowered lw = packed ? lower(g, nb) : Lowered{};
+  Tensor col = scratch<T>(packed ? (lw.copy ? nb * g.C * lw.pd.Hp * lw.pd.Wp : 0) : K * nb * L);
+  Tensor y = scratch<T>(nb > 1 ? O * nb * L : 0);
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
     T* dst = out + n0 * O * L;
-    im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
-    if (m == 1) {  // (O, L) is already the image's layout: GEMM straight into the output
-      gemm(false, false, O, L, K, w, col.data<T>(), dst, false);
-      if (bias) unpack_rows(dst, 1, O, L, bias, dst);
+    T* prod = m == 1 ? dst : y.data<T>();  // m == 1: (O, L) is already the image's layout
+    if (packed) {
+      const T* P = chunk_images(x + n0 * g.C * g.HW(), m, g, lw, col.data<T>());
+      gv::gemm_indexed_b<T>(O, m * L, K, T(1), w, K, 1, {P, lw.tap.data(), lw.pos.data()}, T(0), prod, m * L);
     } else {
-      gemm(false, false, O, m * L, K, w, col.data<T>(), y.data<T>(), false);
-      unpack_rows(y.data<T>(), m, O, L, bias, dst);
+      im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
+      gemm(false, false, O, m * L, K, w, col.data<T>(), prod, false);
     }
+    if (m > 1 || bias) unpack_rows(prod, m, O, L, bias, dst);
   }
 }
 
@@ -221,15 +275,29 @@ template <class T>
 void conv_backward_input(const T* gout, const T* w, const T* init, T* gx, int64_t N, int64_t O,
                          const Geom& g) {
   const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
-  Tensor gcol = scratch<T>(K * nb * L), G = scratch<T>(nb > 1 ? O * nb * L : 0);
+  const bool packed = packed_fits(g, nb, O);
+  Tensor gcol = scratch<T>(K * nb * L), G = scratch<T>(nb > 1 && !packed ? O * nb * L : 0);
+  // G (O, m*L) read in place: G[o][(n, l)] = gout[o*L + n*O*L + l]
+  std::vector<int32_t> orow, gpos;
+  if (packed) {
+    orow.resize(size_t(O));
+    for (int64_t o = 0; o < O; ++o) orow[size_t(o)] = int32_t(o * L);
+    gpos.resize(size_t(nb * L));
+    for (int64_t j = 0; j < nb * L; ++j) gpos[size_t(j)] = int32_t(j / L * O * L + j % L);
+  }
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
     const T* src = gout + n0 * O * L;
-    if (m > 1) {
-      pack_rows(src, m, O, L, G.data<T>());
-      src = G.data<T>();
+    if (packed) {
+      gv::gemm_indexed_b<T>(K, m * L, O, T(1), w, 1, K, {src, orow.data(), gpos.data()}, T(0), gcol.data<T>(),
+                            m * L);
+    } else {
+      if (m > 1) {
+        pack_rows(src, m, O, L, G.data<T>());
+        src = G.data<T>();
+      }
+      gemm(true, false, K, m * L, O, w, src, gcol.data<T>(), false);
     }
-    gemm(true, false, K, m * L, O, w, src, gcol.data<T>(), false);
     col2im(gcol.data<T>(), m, g, init, gx + n0 * g.C * g.HW());
   }
 }
@@ -239,7 +307,10 @@ void conv_backward_input(const T* gout, const T* w, const T* init, T* gx, int64_
 template <class T>
 void conv_backward_weight(const T* x, const T* gout, T* gw, int64_t N, int64_t O, const Geom& g) {
   const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
-  Tensor col = scratch<T>(K * nb * L), G = scratch<T>(nb > 1 ? O * nb * L : 0);
+  const bool packed = packed_fits(g, nb, O);
+  const Lowered lw = packed ? lower(g, nb) : Lowered{};
+  Tensor col = scratch<T>(packed ? (lw.copy ? nb * g.C * lw.pd.Hp * lw.pd.Wp : 0) : K * nb * L);
+  Tensor G = scratch<T>(nb > 1 ? O * nb * L : 0);
   std::fill(gw, gw + O * K, T(0));
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
@@ -248,8 +319,13 @@ void conv_backward_weight(const T* x, const T* gout, T* gw, int64_t N, int64_t O
       pack_rows(src, m, O, L, G.data<T>());
       src = G.data<T>();
     }
-    im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
-    gemm(false, true, O, K, m * L, src, col.data<T>(), gw, true);
+    if (packed) {  // col^T (m*L, K): row (n, l) at pos, column k at tap
+      const T* P = chunk_images(x + n0 * g.C * g.HW(), m, g, lw, col.data<T>());
+      gv::gemm_indexed_b<T>(O, K, m * L, T(1), src, m * L, 1, {P, lw.pos.data(), lw.tap.data(), true}, T(1), gw, K);
+    } else {
+      im2col(x + n0 * g.C * g.HW(), m, g, col.data<T>());
+      gemm(false, true, O, K, m * L, src, col.data<T>(), gw, true);
+    }
   }
 }
 

@@ -192,9 +192,11 @@ struct AlignedBuffer {
 thread_local AlignedBuffer t_apack, t_bpack;
 
 // The serial product on one region of C.
-template <class T>
+// pack_b(pc, kc, j, nc, dst) packs B's rows [pc, pc+kc) and columns [j0 + j, j0 + j + nc) into
+// panels of nr columns.
+template <class T, class PackB>
 void gemm_region(const cpu::GemmKernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa,
-                 int64_t csa, const T* B, int64_t rsb, int64_t csb, T beta, T* C, int64_t ldc) {
+                 int64_t csa, const PackB& pack_b, int64_t j0, T beta, T* C, int64_t ldc) {
   const int mr = kn.mr, nr = kn.nr;
   const int64_t mcb = std::min<int64_t>(kn.mc, (M + mr - 1) / mr * mr);
   const int64_t ncb = std::min<int64_t>(kn.nc, (N + nr - 1) / nr * nr);
@@ -206,7 +208,7 @@ void gemm_region(const cpu::GemmKernel<T>& kn, int64_t M, int64_t N, int64_t K, 
     for (int64_t pc = 0; pc < K; pc += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, K - pc);
       const T b_eff = pc == 0 ? beta : T(1);  // later K blocks add to what the first wrote
-      pack_b(kn, B + pc * rsb + jc * csb, rsb, csb, kc, nc, bp);
+      pack_b(pc, kc, j0 + jc, nc, bp);
       for (int64_t ic = 0; ic < M; ic += mcb) {
         const int64_t mc = std::min(mcb, M - ic);
         pack_a(kn, A + ic * rsa + pc * csa, rsa, csa, mc, kc, ap);
@@ -237,9 +239,9 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 
 constexpr double kMinParallelFlops = 2e5;  // below this one thread is faster than two
 
-template <class T>
-void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
-              int64_t csb, T beta, T* C, int64_t ldc) {
+template <class T, class PackB>
+void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const PackB& pack_b,
+              T beta, T* C, int64_t ldc) {
   const cpu::GemmKernel<T>& kn = cpu::active_kernel<T>();
   const int64_t mt = (M + kn.mr - 1) / kn.mr, nt_ = (N + kn.nr - 1) / kn.nr;  // tiles along M, N
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -248,7 +250,7 @@ void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa,
   const bool by_rows = mt >= nt_;
   nt = (int)std::min<int64_t>(nt, by_rows ? mt : nt_);
   if (nt <= 1) {
-    gemm_region<T>(kn, M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
+    gemm_region<T>(kn, M, N, K, alpha, A, rsa, csa, pack_b, 0, beta, C, ldc);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -258,12 +260,33 @@ void gemm_own(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa,
     const int64_t lo = std::min(len, tiles * t / T_ * step), hi = std::min(len, tiles * (t + 1) / T_ * step);
     if (hi > lo) {
       if (by_rows)
-        gemm_region<T>(kn, hi - lo, N, K, alpha, A + lo * rsa, rsa, csa, B, rsb, csb, beta, C + lo * ldc, ldc);
+        gemm_region<T>(kn, hi - lo, N, K, alpha, A + lo * rsa, rsa, csa, pack_b, 0, beta, C + lo * ldc, ldc);
       else
-        gemm_region<T>(kn, M, hi - lo, K, alpha, A, rsa, csa, B + lo * csb, rsb, csb, beta, C + lo, ldc);
+        gemm_region<T>(kn, M, hi - lo, K, alpha, A, rsa, csa, pack_b, lo, beta, C + lo, ldc);
     }
   }
 }
+
+// B read through its strides (a dense, transposed, sliced or broadcast view).
+template <class T>
+struct PackStrided {
+  const cpu::GemmKernel<T>& kn;
+  const T* B;
+  int64_t rsb, csb;
+  void operator()(int64_t pc, int64_t kc, int64_t j, int64_t nc, T* dst) const {
+    pack_b(kn, B + pc * rsb + j * csb, rsb, csb, kc, nc, dst);
+  }
+};
+
+// B given by offset tables (engine/gemm.h).
+template <class T>
+struct PackIndexed {
+  const cpu::GemmKernel<T>& kn;
+  IndexedMatrix<T> B;
+  void operator()(int64_t pc, int64_t kc, int64_t j, int64_t nc, T* dst) const {
+    (B.runs_along_rows ? kn.pack_indexed_t : kn.pack_indexed)(B.base, B.row + pc, kc, B.col + j, nc, dst);
+  }
+};
 
 // ---- the OpenBLAS backend -----------------------------------------------------------------------
 // How BLAS reads a (rows, cols) operand with strides (rs, cs): row-major with leading dimension
@@ -314,27 +337,52 @@ void gemm_openblas(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t
   blas_call<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, std::max<int64_t>(ldc, 1));
 }
 
+// Checks the sizes; true (with C scaled by beta) when there is no product to compute.
+template <class T>
+bool trivial_product(int64_t M, int64_t N, int64_t K, T alpha, T beta, T* C, int64_t ldc) {
+  GV_CHECK(M >= 0 && N >= 0 && K >= 0, ShapeError, "gemm: negative size ({}, {}) @ ({}, {})", M, K, K, N);
+  GV_CHECK(ldc >= N || M <= 1, ShapeError, "gemm: ldc {} is smaller than the {} columns of C", ldc, N);
+  if (M == 0 || N == 0) return true;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
           int64_t csb, T beta, T* C, int64_t ldc) {
-  GV_CHECK(M >= 0 && N >= 0 && K >= 0, ShapeError, "gemm: negative size ({}, {}) @ ({}, {})", M, K, K, N);
-  GV_CHECK(ldc >= N || M <= 1, ShapeError, "gemm: ldc {} is smaller than the {} columns of C", ldc, N);
-  if (M == 0 || N == 0) return;
-  if (K == 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
+  if (trivial_product(M, N, K, alpha, beta, C, ldc)) return;
   if (gemm_backend() == GemmBackend::openblas)
     gemm_openblas<T>(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
   else
-    gemm_own<T>(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
+    gemm_own<T>(M, N, K, alpha, A, rsa, csa, PackStrided<T>{cpu::active_kernel<T>(), B, rsb, csb}, beta, C, ldc);
+}
+
+template <class T>
+void gemm_indexed_b(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rsa, int64_t csa,
+                    const IndexedMatrix<T>& B, T beta, T* C, int64_t ldc) {
+  if (trivial_product(M, N, K, alpha, beta, C, ldc)) return;
+  if (gemm_backend() == GemmBackend::openblas) {  // the reference: B written out, then BLAS
+    std::unique_ptr<T[]> dense(new T[size_t(K * N)]);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) dense[size_t(k * N + j)] = B.base[B.row[k] + B.col[j]];
+    gemm_openblas<T>(M, N, K, alpha, A, rsa, csa, dense.get(), N, 1, beta, C, ldc);
+    return;
+  }
+  gemm_own<T>(M, N, K, alpha, A, rsa, csa, PackIndexed<T>{cpu::active_kernel<T>(), B}, beta, C, ldc);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
                           int64_t, float, float*, int64_t);
 template void gemm<double>(int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t, const double*,
                            int64_t, int64_t, double, double*, int64_t);
+template void gemm_indexed_b<float>(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
+                                    const IndexedMatrix<float>&, float, float*, int64_t);
+template void gemm_indexed_b<double>(int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t,
+                                     const IndexedMatrix<double>&, double, double*, int64_t);
 
 }  // namespace gv

@@ -29,6 +29,14 @@ struct GemmKernel {
   // (7 to 32 values in the workloads), so the vector paths copy each with whole and masked
   // loads and stores, where a memcpy call per row costs more than the copy.
   void (*copy_rows)(const T* src, int64_t lds, int64_t rows, int64_t n, T* dst);
+  // Panels of nr columns of an operand given by offset tables (engine/gemm.h, gemm_indexed_b):
+  // panel p at dst + p*kc*nr holds base[row[k] + col[p*nr + j]] at [k*nr + j] for k < kc, zero
+  // past nc; packed without the operand ever being written out whole. Runs of consecutive
+  // offsets are read as (masked) vector loads, the rest gathered.
+  void (*pack_indexed)(const T* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc, T* dst);
+  // The same panels, for tables whose runs of consecutive offsets lie along row instead
+  // (IndexedMatrix::runs_along_rows): 8 x 8 blocks loaded along the rows and transposed.
+  void (*pack_indexed_t)(const T* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc, T* dst);
 };
 
 // The kernels of the active instruction set (engine/runtime.h) for T.

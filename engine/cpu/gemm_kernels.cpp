@@ -212,10 +212,9 @@ void transpose_copy(const T* src, int64_t ld, int rows, int64_t len, T* dst, int
 }
 
 #if defined(GV_ISA_AVX512) || defined(GV_ISA_AVX2)
-// dst[k*ldd + i] = src[i*ld + k] for i, k < 8: the unpack / shuffle / lane-permute transpose.
-inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ldd) {
-  __m256 r[8], t[8], u[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+// r[i][k] -> o[k][i] for i, k < 8: the unpack / shuffle / lane-permute transpose in registers.
+inline void transpose8(const __m256 r[8], __m256 o[8]) {
+  __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // rows i, i+1 at k = 0, 1 | 4, 5
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // k = 2, 3 | 6, 7
@@ -227,9 +226,17 @@ inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ldd) 
     u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));  // k = 3 | 7
   }
   for (int k = 0; k < 4; ++k) {
-    _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
-    _mm256_storeu_ps(dst + (k + 4) * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+    o[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+    o[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
   }
+}
+
+// dst[k*ldd + i] = src[i*ld + k] for i, k < 8.
+inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ldd) {
+  __m256 r[8], o[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+  transpose8(r, o);
+  for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + k * ldd, o[k]);
 }
 
 // Rows in groups of 8 (the last group overlaps the one before when rows is not a multiple of 8;
@@ -302,11 +309,207 @@ void copy_rows<float>(const float* src, int64_t lds, int64_t rows, int64_t n, fl
 }
 #endif
 
+// ---- packing an operand given by offset tables --------------------------------------------------
+// Panels of NR columns for columns [0, nc): panel p at dst + p*kc*NR, with
+// dst[p*kc*NR + k*NR + j] = base[row[k] + col[p*NR + j]] and zeros past nc: B's panels straight
+// out of a padded image (im2col's values) or out of a reordered tensor, with no copy of the whole
+// operand first. It moves values only, so every path gives the same bits.
+template <class T, int NR>
+void pack_indexed_scalar(const T* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc, T* dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
+    const int n = nc - j0 < NR ? int(nc - j0) : NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* p = base + row[k];
+      T* d = dst + k * NR;
+      for (int j = 0; j < n; ++j) d[j] = p[col[j0 + j]];
+      for (int j = n; j < NR; ++j) d[j] = T(0);
+    }
+  }
+}
+template <class T>
+void pack_indexed(const T* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc, T* dst) {
+  pack_indexed_scalar<T, kNV * (sizeof(T) == 4 ? F32::W : F64::W)>(base, row, kc, col, nc, dst);
+}
+
+template <class T>
+void pack_indexed_t(const T* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc, T* dst) {
+  pack_indexed_scalar<T, kNV * (sizeof(T) == 4 ? F32::W : F64::W)>(base, row, kc, col, nc, dst);
+}
+
+#if defined(GV_ISA_AVX512) || defined(GV_ISA_AVX2)
+// One vector's worth of a panel's columns: the lanes fall into runs of consecutive offsets (whole
+// output rows of a stride-1 convolution, an image's positions in a reordered tensor). Up to
+// kMaxRuns runs are read with masked loads, each at its own base (a masked-off lane is neither
+// read nor faulted); more runs than that (stride 2) take a gather.
+constexpr int kMaxRuns = 3;
+struct Runs {
+  int n = 0;                   // 0: every lane is past nc (zeros); > kMaxRuns: gather
+  uint32_t mask[kMaxRuns] = {};  // the lanes of each run
+  int32_t off[kMaxRuns] = {};    // lane i of run r reads p[off[r] + i]
+  uint32_t valid = 0;
+};
+inline Runs find_runs(const int32_t* col, int lanes) {
+  Runs g;
+  for (int i = 0; i < lanes; ++i) {
+    g.valid |= 1u << i;
+    const bool start = i == 0 || col[i] != col[i - 1] + 1;
+    if (start) ++g.n;
+    if (g.n <= kMaxRuns) {
+      if (start) g.off[g.n - 1] = col[i] - i;
+      g.mask[g.n - 1] |= 1u << i;
+    }
+  }
+  return g;
+}
+
+#if defined(GV_ISA_AVX512)
+struct Lanes {
+  static constexpr int W = 16;
+  struct Group {
+    __m512i idx;
+    Runs r;
+  };
+  static Group group(const int32_t* col, int lanes) {
+    Group g;
+    g.r = find_runs(col, lanes);
+    alignas(64) int32_t t[16] = {};
+    for (int i = 0; i < lanes; ++i) t[i] = col[i];
+    g.idx = _mm512_load_si512(t);
+    return g;
+  }
+  static void copy(const Group& g, const float* p, float* d) {
+    __m512 x;
+    if (g.r.n == 0) {
+      x = _mm512_setzero_ps();
+    } else if (g.r.n <= kMaxRuns) {
+      x = _mm512_maskz_loadu_ps(__mmask16(g.r.mask[0]), p + g.r.off[0]);
+      for (int r = 1; r < g.r.n; ++r) x = _mm512_mask_loadu_ps(x, __mmask16(g.r.mask[r]), p + g.r.off[r]);
+    } else {
+      x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(g.r.valid), g.idx, p, 4);
+    }
+    _mm512_storeu_ps(d, x);
+  }
+};
+#else
+struct Lanes {
+  static constexpr int W = 8;
+  struct Group {
+    __m256i idx, valid, mask[kMaxRuns];
+    Runs r;
+  };
+  static Group group(const int32_t* col, int lanes) {
+    Group g;
+    g.r = find_runs(col, lanes);
+    alignas(32) int32_t t[8] = {}, ok[8] = {}, m[kMaxRuns][8] = {};
+    for (int i = 0; i < lanes; ++i) {
+      t[i] = col[i];
+      ok[i] = -1;
+      for (int r = 0; r < kMaxRuns; ++r) m[r][i] = (g.r.mask[r] >> i) & 1 ? -1 : 0;
+    }
+    g.idx = _mm256_load_si256((const __m256i*)t);
+    g.valid = _mm256_load_si256((const __m256i*)ok);
+    for (int r = 0; r < kMaxRuns; ++r) g.mask[r] = _mm256_load_si256((const __m256i*)m[r]);
+    return g;
+  }
+  static void copy(const Group& g, const float* p, float* d) {
+    __m256 x;
+    if (g.r.n == 0) {
+      x = _mm256_setzero_ps();
+    } else if (g.r.n <= kMaxRuns) {  // vmaskmov: masked-off lanes read as 0 and never fault
+      x = _mm256_maskload_ps(p + g.r.off[0], g.mask[0]);
+      for (int r = 1; r < g.r.n; ++r)
+        x = _mm256_blendv_ps(x, _mm256_maskload_ps(p + g.r.off[r], g.mask[r]), _mm256_castsi256_ps(g.mask[r]));
+    } else {
+      x = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, g.idx, _mm256_castsi256_ps(g.valid), 4);
+    }
+    _mm256_storeu_ps(d, x);
+  }
+};
+#endif
+
+// The lane groups of up to kGroups vectors of columns are worked out once; then 8 rows at a time,
+// each group's 8 rows in turn, so the reads are 8 sequential streams along the columns (the same
+// order as pack_b_n in gemm.cpp, for the same reason).
+template <>
+void pack_indexed<float>(const float* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc,
+                         float* dst) {
+  constexpr int W = Lanes::W, NR = kNV * W, kGroups = 16 * kNV;
+  Lanes::Group grp[kGroups];
+  for (int64_t c0 = 0; c0 < nc; c0 += kGroups * W) {
+    const int64_t n1 = nc - c0 < kGroups * W ? nc - c0 : kGroups * W;
+    const int ng = int((n1 + NR - 1) / NR) * kNV;  // whole panels
+    for (int i = 0; i < ng; ++i) {
+      const int64_t left = n1 - int64_t(i) * W;
+      grp[i] = Lanes::group(col + c0 + i * W, left <= 0 ? 0 : (left > W ? W : int(left)));
+    }
+    float* d0 = dst + c0 * kc;  // panel c0 / NR
+    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+      const int64_t k1 = kc < k0 + 8 ? kc : k0 + 8;
+      for (int i = 0; i < ng; ++i) {
+        float* d = d0 + (i / kNV) * kc * NR + (i % kNV) * W;
+        for (int64_t k = k0; k < k1; ++k) Lanes::copy(grp[i], base + row[k], d + k * NR);
+      }
+    }
+  }
+}
+
+// The same panels when the runs lie along row, not col (im2col's matrix transposed: rows are
+// output positions, columns taps, as the weight gradient reads it). 8 rows by 8 columns at a
+// time: for each of the 8 columns, 8 consecutive rows' values are one or two (masked) 8-lane
+// loads (8-lane gathers where the rows make more runs than that: stride 2); a register transpose
+// turns them into 8 rows of the panel.
+inline __m256 load_runs8(const Runs& r, const float* p) {
+#if defined(GV_ISA_AVX512)
+  __m256 x = _mm256_maskz_loadu_ps(__mmask8(r.mask[0]), p + r.off[0]);
+  if (r.n > 1) x = _mm256_mask_loadu_ps(x, __mmask8(r.mask[1]), p + r.off[1]);
+  return x;
+#else
+  alignas(32) int32_t m[2][8];
+  for (int i = 0; i < 8; ++i)
+    for (int q = 0; q < 2; ++q) m[q][i] = (r.mask[q] >> i) & 1 ? -1 : 0;
+  const __m256i m0 = _mm256_load_si256((const __m256i*)m[0]), m1 = _mm256_load_si256((const __m256i*)m[1]);
+  __m256 x = _mm256_maskload_ps(p + r.off[0], m0);
+  if (r.n > 1) x = _mm256_blendv_ps(x, _mm256_maskload_ps(p + r.off[1], m1), _mm256_castsi256_ps(m1));
+  return x;
+#endif
+}
+template <>
+void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc,
+                           float* dst) {
+  constexpr int NR = kNV * F32::W;
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
+    const int n = nc - j0 < NR ? int(nc - j0) : NR;
+    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+      const int rows = kc - k0 < 8 ? int(kc - k0) : 8;
+      const Runs r = find_runs(row + k0, rows);
+      float* d = dst + k0 * NR;
+      alignas(32) int32_t idx[8] = {}, ok[8] = {};
+      for (int i = 0; i < rows; ++i) idx[i] = row[k0 + i], ok[i] = -1;
+      const __m256i vidx = _mm256_load_si256((const __m256i*)idx);
+      const __m256 vok = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)ok));
+      for (int jb = 0; jb < NR; jb += 8) {
+        __m256 v[8], o[8];
+        for (int jj = 0; jj < 8; ++jj) {
+          const float* p = base + col[j0 + jb + jj];
+          if (jb + jj >= n) v[jj] = _mm256_setzero_ps();
+          else if (r.n <= 2) v[jj] = load_runs8(r, p);
+          else v[jj] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, vidx, vok, 4);  // stride 2
+        }
+        transpose8(v, o);
+        for (int i = 0; i < rows; ++i) _mm256_storeu_ps(d + i * NR + jb, o[i]);
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 extern const GemmKernel<float> kernel_f32 = {kMR, kNV * F32::W, kMcRows, kNcCols, &tile<F32, kMR, kNV>,
-                                             &transpose_copy<float>, &gather_copy<float>, &copy_rows<float>};
+                                             &transpose_copy<float>, &gather_copy<float>, &copy_rows<float>,
+                                             &pack_indexed<float>, &pack_indexed_t<float>};
 extern const GemmKernel<double> kernel_f64 = {kMR, kNV * F64::W, kMcRows, kNcCols, &tile<F64, kMR, kNV>,
-                                              &transpose_copy<double>, &gather_copy<double>, &copy_rows<double>};
+                                              &transpose_copy<double>, &gather_copy<double>, &copy_rows<double>,
+                                              &pack_indexed<double>, &pack_indexed_t<double>};
 
 }  // namespace gv::cpu::GV_GEMM_NS

@@ -11,6 +11,7 @@
 
 #include "engine/ops.h"
 #include "engine/runtime.h"
+#include "tests/test_util.h"
 
 using namespace gv;
 
@@ -357,6 +358,41 @@ TEST_CASE("conv2d results do not depend on the thread count (1, 2, 3) or the FMA
   set_isa(saved_isa);
   for (size_t p = 1; p < fma_paths.size(); ++p)
     for (size_t i = 0; i < fma_paths[0].size(); ++i) CHECK(same_bits(fma_paths[0][i], fma_paths[p][i]));
+}
+
+TEST_CASE("conv2d: the packed lowering gives the same bits as im2col (every gradient, every ISA path)") {
+  // The packed lowering reads im2col's matrix in place (engine/cpu/conv.cpp); the GEMM sees the
+  // same panels, so every result must be bitwise the one of the im2col path. Strides 1 and 2,
+  // padding 0 (x read directly) to 2, dilation, 1x1 and 7x7 kernels, rows of 16 and 17 positions.
+  const Dims cases[] = {
+      {6, 8, 20, 20, 8, 3, 3, Conv2dParams::make(1, 1)},  {3, 5, 16, 17, 7, 1, 1, Conv2dParams::make(1, 0)},
+      {4, 3, 32, 32, 9, 4, 4, Conv2dParams::make(2, 1)},  {2, 4, 11, 13, 5, 7, 7, Conv2dParams::make(1, 3)},
+      {3, 6, 12, 10, 4, 3, 3, Conv2dParams::make(2, 0)},  {2, 3, 15, 14, 4, 3, 3, Conv2dParams{1, 1, 2, 2, 2, 2}},
+      {5, 16, 8, 8, 33, 4, 4, Conv2dParams::make(2, 1)},  {2, 2, 9, 34, 3, 3, 2, Conv2dParams{2, 1, 1, 0, 1, 1}},
+  };
+  gv::test::RuntimeGuard guard;
+  for (const Dims& d : cases)
+    for (DType dt : {DType::f32, DType::f64}) {
+      INFO(d.str() << " " << dtype_name(dt));
+      Data x = random_tensor(d.x(), dt, 41), w = random_tensor(d.w(), dt, 42);
+      Data b = random_tensor({d.O}, dt, 43), g = random_tensor(d.y(), dt, 44);
+      auto run = [&] {
+        return std::vector<Tensor>{conv2d(x.t, w.t, b.t, d.p), conv2d_backward_input(g.t, w.t, d.x(), d.p),
+                                   conv2d_backward_weight(x.t, g.t, d.w(), d.p)};
+      };
+      for (Isa isa : supported_isas()) {
+        CAPTURE(isa_name(isa));
+        set_isa(isa);
+        set_conv_lowering(ConvLowering::im2col);
+        const std::vector<Tensor> want = run();
+        set_conv_lowering(ConvLowering::packed);
+        const std::vector<Tensor> got = run();
+        for (size_t i = 0; i < want.size(); ++i) {
+          CAPTURE(i);
+          CHECK(same_bits(want[i], got[i]));
+        }
+      }
+    }
 }
 
 TEST_CASE("conv2d and conv_transpose2d: an image's output does not depend on its batch (1, 5, 6, 100)") {

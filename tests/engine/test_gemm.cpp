@@ -201,6 +201,54 @@ TEST_CASE("gemm: the same bits for 1, 2 and 3 threads, and on the AVX2 and AVX-5
   }
 }
 
+// B given by offset tables (gemm_indexed_b) must give exactly what gemm gives on B written out:
+// the packing only moves values. Tables with runs of consecutive offsets broken every few
+// entries (a convolution's output rows), runs along the rows (the hint), scattered offsets (the
+// gather paths), and sizes past the packers' blocks (8 rows, 16 or 32 columns, 512 and 1024
+// columns, kGemmKc = 256 rows).
+template <class T>
+void check_indexed(int64_t M, int64_t N, int64_t K, int kind, bool hint) {
+  INFO("M=" << M << " N=" << N << " K=" << K << " kind " << kind << " hint " << hint);
+  std::vector<int32_t> row(K), col(N);
+  uint64_t state = 12345 + uint64_t(M * 31 + N * 7 + K + kind);
+  auto next = [&] { return int32_t((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40); };
+  for (int64_t k = 0; k < K; ++k)  // rows: runs of 5 (kind 0, 2) or scattered (kind 1)
+    row[k] = kind == 1 ? next() % 4000 : int32_t(k / 5 * 11 + k % 5) * (kind == 2 ? 1 : 40);
+  for (int64_t j = 0; j < N; ++j)  // columns: runs of 7 (kind 0), scattered (kind 1, 2)
+    col[j] = kind == 0 ? int32_t(j / 7 * 9 + j % 7) : next() % 3000;
+  int32_t max_off = 0;
+  for (int32_t r : row)
+    for (int32_t c : col) max_off = std::max(max_off, r + c);
+  std::vector<double> bv = lcg(max_off + 1, 77 + kind, -1, 1);
+  std::vector<T> base(bv.begin(), bv.end()), dense(K * N);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) dense[k * N + j] = base[row[k] + col[j]];
+  std::vector<double> av = lcg(M * K, 88, -1, 1), cv = lcg(M * N, 99, -1, 1);
+  std::vector<T> a(av.begin(), av.end()), c0(cv.begin(), cv.end());
+  for (Isa isa : supported_isas()) {
+    CAPTURE(isa_name(isa));
+    set_isa(isa);
+    for (T beta : {T(0), T(1)}) {
+      std::vector<T> want = c0, got = c0;
+      gemm<T>(M, N, K, T(1), a.data(), K, 1, dense.data(), N, 1, beta, want.data(), N);
+      gemm_indexed_b<T>(M, N, K, T(1), a.data(), K, 1, {base.data(), row.data(), col.data(), hint}, beta, got.data(),
+                        N);
+      CHECK(std::memcmp(want.data(), got.data(), sizeof(T) * want.size()) == 0);
+    }
+  }
+}
+
+TEST_CASE("gemm_indexed_b: the same bits as gemm on the operand written out, every table shape, every ISA path") {
+  gv::test::RuntimeGuard guard;
+  for (int64_t N : {1, 15, 33, 100, 1100})
+    for (int64_t K : {1, 9, 300})
+      for (int kind : {0, 1, 2})
+        for (bool hint : {false, true}) {
+          check_indexed<float>(15, N, K, kind, hint);
+          if (N <= 100) check_indexed<double>(3, N, K, kind, hint);
+        }
+}
+
 TEST_CASE("gemm: the generic path differs from the FMA paths only within the float32 rounding bound") {
   // Fused and separate multiply-adds round differently; both stay within (K+3) u sum |a||b| of
   // the exact product, so they differ by at most twice that.
