@@ -447,6 +447,7 @@ int run_dist_child(const std::string& spec_text, int64_t steps, int64_t warmup) 
   } catch (const std::exception& e) {  // one rank's error must not leave the others waiting
     std::fprintf(stderr, "genvae-bench: %s: %s\n", pg->where().c_str(), e.what());
     pg->abort(1);
+    return 1;  // abort ends the process; this keeps the function's every path returning
   }
 }
 
