@@ -490,9 +490,12 @@ void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, co
       for (int jb = 0; jb < NR; jb += 8) {
         __m256 v[8], o[8];
         for (int jj = 0; jj < 8; ++jj) {
+          if (jb + jj >= n) {  // past the last column: col has no entry there
+            v[jj] = _mm256_setzero_ps();
+            continue;
+          }
           const float* p = base + col[j0 + jb + jj];
-          if (jb + jj >= n) v[jj] = _mm256_setzero_ps();
-          else if (r.n <= 2) v[jj] = load_runs8(r, p);
+          if (r.n <= 2) v[jj] = load_runs8(r, p);
           else v[jj] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, vidx, vok, 4);  // stride 2
         }
         transpose8(v, o);
