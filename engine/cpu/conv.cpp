@@ -245,6 +245,11 @@ template <class T>
 Tensor scratch(int64_t n) {
   return Tensor::empty({std::max<int64_t>(n, 0)}, dtype_of<T>::value);
 }
+// The buffer the chunk needs: P's bordered copy when packed (none when x is read directly), else col.
+template <class T>
+Tensor col_buffer(bool packed, const Lowered& lw, const Geom& g, int64_t nb) {
+  return scratch<T>(packed ? (lw.copy ? nb * g.C * lw.pd.Hp * lw.pd.Wp : 0) : g.K() * nb * g.L());
+}
 
 // x (N,C,H,W), w (O,K), bias (O) or null -> out (N,O,Ho,Wo)
 template <class T>
@@ -253,7 +258,7 @@ void conv_forward(const T* x, const T* w, const T* bias, T* out, int64_t N, int6
   const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
   const bool packed = packed_fits(g, nb, O);
   const Lowered lw = packed ? lower(g, nb) : Lowered{};
-  Tensor col = scratch<T>(packed ? (lw.copy ? nb * g.C * lw.pd.Hp * lw.pd.Wp : 0) : K * nb * L);
+  Tensor col = col_buffer<T>(packed, lw, g, nb);
   Tensor y = scratch<T>(nb > 1 ? O * nb * L : 0);
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
@@ -309,7 +314,7 @@ void conv_backward_weight(const T* x, const T* gout, T* gw, int64_t N, int64_t O
   const int64_t K = g.K(), L = g.L(), nb = chunk_size<T>(N, g);
   const bool packed = packed_fits(g, nb, O);
   const Lowered lw = packed ? lower(g, nb) : Lowered{};
-  Tensor col = scratch<T>(packed ? (lw.copy ? nb * g.C * lw.pd.Hp * lw.pd.Wp : 0) : K * nb * L);
+  Tensor col = col_buffer<T>(packed, lw, g, nb);
   Tensor G = scratch<T>(nb > 1 ? O * nb * L : 0);
   std::fill(gw, gw + O * K, T(0));
   for (int64_t n0 = 0; n0 < N; n0 += nb) {

@@ -458,21 +458,31 @@ void pack_indexed<float>(const float* base, const int32_t* row, int64_t kc, cons
 // time: for each of the 8 columns, 8 consecutive rows' values are one or two (masked) 8-lane
 // loads (8-lane gathers where the rows make more runs than that: stride 2); a register transpose
 // turns them into 8 rows of the panel.
-inline __m256 load_runs8(const Runs& r, const float* p) {
-#if defined(GV_ISA_AVX512)
-  __m256 x = _mm256_maskz_loadu_ps(__mmask8(r.mask[0]), p + r.off[0]);
-  if (r.n > 1) x = _mm256_mask_loadu_ps(x, __mmask8(r.mask[1]), p + r.off[1]);
-  return x;
-#else
-  alignas(32) int32_t m[2][8];
-  for (int i = 0; i < 8; ++i)
-    for (int q = 0; q < 2; ++q) m[q][i] = (r.mask[q] >> i) & 1 ? -1 : 0;
-  const __m256i m0 = _mm256_load_si256((const __m256i*)m[0]), m1 = _mm256_load_si256((const __m256i*)m[1]);
-  __m256 x = _mm256_maskload_ps(p + r.off[0], m0);
-  if (r.n > 1) x = _mm256_blendv_ps(x, _mm256_maskload_ps(p + r.off[1], m1), _mm256_castsi256_ps(m1));
-  return x;
+// The masks of a block's (at most two) runs, worked out once per block of 8 rows.
+struct Runs8 {
+  const Runs& r;
+#if defined(GV_ISA_AVX2)
+  __m256i m[2];
 #endif
-}
+  explicit Runs8(const Runs& runs) : r(runs) {
+#if defined(GV_ISA_AVX2)
+    alignas(32) int32_t b[2][8];
+    for (int i = 0; i < 8; ++i)
+      for (int q = 0; q < 2; ++q) b[q][i] = (r.mask[q] >> i) & 1 ? -1 : 0;
+    for (int q = 0; q < 2; ++q) m[q] = _mm256_load_si256((const __m256i*)b[q]);
+#endif
+  }
+  __m256 load(const float* p) const {
+#if defined(GV_ISA_AVX512)
+    __m256 x = _mm256_maskz_loadu_ps(__mmask8(r.mask[0]), p + r.off[0]);
+    if (r.n > 1) x = _mm256_mask_loadu_ps(x, __mmask8(r.mask[1]), p + r.off[1]);
+#else
+    __m256 x = _mm256_maskload_ps(p + r.off[0], m[0]);
+    if (r.n > 1) x = _mm256_blendv_ps(x, _mm256_maskload_ps(p + r.off[1], m[1]), _mm256_castsi256_ps(m[1]));
+#endif
+    return x;
+  }
+};
 template <>
 void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc,
                            float* dst) {
@@ -482,6 +492,7 @@ void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, co
     for (int64_t k0 = 0; k0 < kc; k0 += 8) {
       const int rows = kc - k0 < 8 ? int(kc - k0) : 8;
       const Runs r = find_runs(row + k0, rows);
+      const Runs8 runs(r);
       float* d = dst + k0 * NR;
       alignas(32) int32_t idx[8] = {}, ok[8] = {};
       for (int i = 0; i < rows; ++i) idx[i] = row[k0 + i], ok[i] = -1;
@@ -495,7 +506,7 @@ void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, co
             continue;
           }
           const float* p = base + col[j0 + jb + jj];
-          if (r.n <= 2) v[jj] = load_runs8(r, p);
+          if (r.n <= 2) v[jj] = runs.load(p);
           else v[jj] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, vidx, vok, 4);  // stride 2
         }
         transpose8(v, o);

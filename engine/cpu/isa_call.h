@@ -3,9 +3,10 @@
 // clang's target attribute) and `flatten`: f's body and every function it calls are inlined
 // there, so their loops vectorize with 16 or 8 float lanes, and nothing compiled for those sets is
 // ever shared with the rest of the program. Without flatten, a callee the inliner declined (the
-// optimizer updates' apply_update) stayed the SSE2 baseline (docs/performance.md). The element-wise loops, the optimizer
-// updates and the gradient norm use it (im2col goes through the kernel table, gemm_kernel.h). The project builds with -ffp-contract=off, so these paths
-// fuse no multiply-add the code does not write: every path gives the same bits. isa_call may run
+// optimizer updates' apply_update) stayed the SSE2 baseline (docs/performance.md). The
+// element-wise loops, the optimizer updates and the gradient norm use it (im2col and the packing
+// go through the kernel table, gemm_kernel.h). The project builds with -ffp-contract=off, so these
+// paths fuse no multiply-add the code does not write: every path gives the same bits. isa_call may run
 // inside a parallel region, where an exception would end the program: cpu::parallel_for reads
 // GENVAE_ISA (active_isa) before it forks, so a bad value is reported there.
 #pragma once

@@ -212,7 +212,7 @@ void check_indexed(int64_t M, int64_t N, int64_t K, int kind, bool hint) {
   std::vector<int32_t> row(K), col(N);
   uint64_t state = 12345 + uint64_t(M * 31 + N * 7 + K + kind);
   auto next = [&] { return int32_t((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40); };
-  for (int64_t k = 0; k < K; ++k)  // rows: runs of 5 (kind 0, 2) or scattered (kind 1)
+  for (int64_t k = 0; k < K; ++k)  // rows: runs of 5 (kind 2), 40 apart (kind 0) or scattered (kind 1)
     row[k] = kind == 1 ? next() % 4000 : int32_t(k / 5 * 11 + k % 5) * (kind == 2 ? 1 : 40);
   for (int64_t j = 0; j < N; ++j)  // columns: runs of 7 (kind 0), scattered (kind 1, 2)
     col[j] = kind == 0 ? int32_t(j / 7 * 9 + j % 7) : next() % 3000;
