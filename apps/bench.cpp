@@ -569,6 +569,28 @@ std::string env_prefix(const Options& o) {
   return "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=" + o.omp_wait_policy + " ";
 }
 
+// The machine's CPU time from /proc/stat's "cpu" line: all of it, and the part the hypervisor gave
+// to other guests (steal). On the shared VMs this is measured on, a run with much steal times the
+// neighbours as well as the code, so the bench reports the share it saw (docs/performance.md).
+struct CpuTimes {
+  double total = 0, steal = 0;
+  bool ok = false;
+};
+
+CpuTimes cpu_times() {
+  CpuTimes t;
+  std::ifstream f("/proc/stat");
+  std::string label;
+  if (!(f >> label) || label != "cpu") return t;
+  double v[8] = {};  // user nice system idle iowait irq softirq steal
+  for (double& x : v)
+    if (!(f >> x)) return t;
+  for (double x : v) t.total += x;
+  t.steal = v[7];
+  t.ok = true;
+  return t;
+}
+
 std::optional<json> ours(const Options& o, const std::string& what, int64_t batch, int64_t threads, std::string& log) {
   const SamplingSpec& sp = o.sampling_spec;
   std::string cmd = fmt::format("{}{} --child {}:{}:{} --steps {} --warmup {} --naive-pixels {} --pixel-layers {} "
@@ -938,6 +960,7 @@ int run_parent(Options& o) {
   if (device.is_cuda()) o.no_gemm_table = true;    // that table times the CPU's GEMMs
   GV_CHECK(!(device.is_cuda() && (o.sampling || o.scaling)), ValueError,
            "--device {}: --sampling and --scaling time the CPU only (for now); leave them out", o.device);
+  const CpuTimes cpu_start = cpu_times();
   std::string why;
   bool with_peer = peer_available(o, why);
   fmt::print("genvae-bench: {} ({} cores seen), float32, {} steps after {} warm-ups, OpenMP waiting: {}\n", cpu_brand(),
@@ -1053,6 +1076,13 @@ int run_parent(Options& o) {
   if (o.distributed) distributed_table(o, report["distributed"]);
   if (o.distributed) scaling_model(report["distributed"], o.scaling_png, report["scaling_model"]);
   if (o.sampling) sampling_table(o, report["sampling"]);
+  const CpuTimes cpu_end = cpu_times();
+  if (cpu_start.ok && cpu_end.ok && cpu_end.total > cpu_start.total) {
+    const double steal = 100 * (cpu_end.steal - cpu_start.steal) / (cpu_end.total - cpu_start.total);
+    fmt::print("\nsteal: the hypervisor gave {:.1f}% of this machine's CPU time to other guests during the run "
+               "(/proc/stat){}\n", steal, steal > 5 ? "; above 5%, the figures time the neighbours too: rerun" : "");
+    report["machine"]["steal_percent"] = steal;
+  }
   if (!o.json_out.empty()) {
     write_json_file(o.json_out, report);
     fmt::print("wrote {}\n", o.json_out);

@@ -687,6 +687,7 @@ void on_terminate(int) {
 [[noreturn]] void abort_run(nn::ProcessGroup& pg, int code) {
   if (pg.rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
   pg.abort(code);
+  std::_Exit(code);  // not reached: g++ does not carry [[noreturn]] through a virtual call
 }
 
 // The other ranks of a resumed run take its configuration from rank 0 (which read it from the run

@@ -66,30 +66,42 @@ struct CublasApi {
   std::string path;  // the file that was loaded
 };
 
+std::string dlerror_text() {
+  const char* why = dlerror();
+  return why ? why : "no reason given";
+}
+
 const CublasApi& cublas() {
   static const CublasApi api = [] {
     const std::string soname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
     // the executable's run path, LD_LIBRARY_PATH and ld.so's cache, then the toolkit we built with
     std::string tried = soname;
     void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
+    std::string why = lib ? "" : dlerror_text();
 #ifdef GV_CUDA_LIBDIR
-    if (!lib) {
-      const std::string full = std::string(GV_CUDA_LIBDIR) + "/" + soname;
+    const std::string dirs = GV_CUDA_LIBDIR;  // ':'-separated
+    for (size_t at = 0; !lib && at <= dirs.size();) {
+      const size_t end = std::min(dirs.find(':', at), dirs.size());
+      const std::string full = dirs.substr(at, end - at) + "/" + soname;
       tried += ", " + full;
       lib = dlopen(full.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!lib) why = dlerror_text();
+      at = end + 1;
     }
 #endif
     if (!lib) {
-      const char* why = dlerror();
       detail::throw_device_error("cuBLAS: cannot load " + soname + " (tried " + tried + "): " +
-                                     (why ? why : "no reason given") +
+                                     why +
                                      "; put the CUDA toolkit's lib64 folder in LD_LIBRARY_PATH",
                                  __FILE__, __LINE__);
     }
     CublasApi a;
     auto resolve = [&](auto& fn, const char* name) {
+      dlerror();  // clear a stale error, so that the one read below is dlsym's
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (!fn) detail::throw_device_error("cuBLAS: " + soname + " has no symbol " + name, __FILE__, __LINE__);
+      if (!fn)
+        detail::throw_device_error("cuBLAS: " + soname + " has no symbol " + name + ": " + dlerror_text(), __FILE__,
+                                   __LINE__);
     };
     resolve(a.create, "cublasCreate_v2");
     resolve(a.set_atomics_mode, "cublasSetAtomicsMode");
