@@ -59,7 +59,14 @@ std::vector<std::string> one_step(int64_t batch) {
 
 TEST_CASE("a W1 training step: the same bits at 1, 2 and 3 threads and on both FMA paths, batch 1, 5, 6, 100") {
   gv::test::RuntimeGuard guard;
-  for (int64_t batch : {1, 5, 6, 100}) {
+#ifdef GV_SANITIZED
+  // batch 100 runs the same code as batch 6, at 5-20x the cost under the sanitizers (this case took
+  // 92 s of their pass); the release pass runs it.
+  const std::vector<int64_t> batches = {1, 5, 6};
+#else
+  const std::vector<int64_t> batches = {1, 5, 6, 100};
+#endif
+  for (int64_t batch : batches) {
     CAPTURE(batch);
     std::vector<std::vector<std::string>> fma_paths;
     for (Isa isa : supported_isas()) {
