@@ -8,6 +8,6 @@
   X(leaky_relu) X(clamp)                                                                          \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(where)                               \
   X(sum) X(mean) X(max) X(logsumexp) X(softmax) X(log_softmax)                                    \
-  X(matmul) X(linear) X(conv2d) X(conv_transpose2d)                                                         \
+  X(matmul) X(linear) X(conv2d) X(masked_conv2d) X(conv_transpose2d)                                        \
   X(reshape) X(permute) X(transpose) X(slice) X(select) X(expand) X(unsqueeze) X(squeeze)         \
   X(flatten) X(concat) X(split) X(chunk) X(gather) X(contiguous) X(gate)

@@ -68,6 +68,9 @@ Var matmul(const Var& a, const Var& b);
 // dx = g @ w, dw = g^T @ x (straight into w's layout), db = g summed over the leading axes.
 Var linear(const Var& x, const Var& w, const Var& b);
 Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p);  // bias may be undefined
+// conv2d over the first `taps` kernel taps in raster order only (PixelCNN's masks, gv::conv2d):
+// the dead taps are neither read nor computed, and their gradient is zero.
+Var masked_conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p, int64_t taps);
 Var conv_transpose2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p,
                      int64_t out_pad_h = 0, int64_t out_pad_w = 0);
 

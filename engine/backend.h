@@ -34,10 +34,14 @@ TensorRef tensor_ref(const Tensor& t, const Shape& shape);
 // One 2-D convolution seen from the im2col side (engine/cpu/conv.cpp): the image (C, H, W), the
 // kernel (kh, kw), the grid of kernel positions (Ho, Wo), and the stride, padding and dilation.
 // For conv2d the image is the input; for conv_transpose2d it is the output.
+// taps: the kernel taps that exist, the first `taps` in raster order (all kh*kw for an ordinary
+// convolution; fewer for PixelCNN's masked ones, whose dead taps are never computed). The weight
+// is then (O, C*taps). Only the CPU backend takes taps < kh*kw (engine/conv.cpp).
 struct ConvGeom {
   int64_t C, H, W, kh, kw, Ho, Wo;
   Conv2dParams p;
-  int64_t K() const { return C * kh * kw; }
+  int64_t taps;
+  int64_t K() const { return C * taps; }
   int64_t L() const { return Ho * Wo; }
   int64_t HW() const { return H * W; }
   // the same numbers without Conv2dParams, as the CUDA backend takes them (engine/kernel_args.h)

@@ -54,7 +54,7 @@ ConvGeom conv_geom(const Shape& x, const Shape& w, const Conv2dParams& p, const 
            shape_str(x), x[1], shape_str(w), w[1]);
   GV_CHECK(w[2] >= 1 && w[3] >= 1, ShapeError, "{}: weight {} has an empty kernel", op,
            shape_str(w));
-  ConvGeom g{x[1], x[2], x[3], w[2], w[3], 0, 0, p};
+  ConvGeom g{x[1], x[2], x[3], w[2], w[3], 0, 0, p, w[2] * w[3]};
   g.Ho = conv_out_size(g.H, g.kh, p.stride_h, p.pad_h, p.dil_h);
   g.Wo = conv_out_size(g.W, g.kw, p.stride_w, p.pad_w, p.dil_w);
   GV_CHECK(
@@ -81,22 +81,49 @@ void check_gout(const Shape& gout, const Shape& x, const Shape& w, const ConvGeo
            shape_str(gout), shape_str(want), shape_str(x), shape_str(w));
 }
 
+// ---- masked convolutions: the live taps ------------------------------------------------------
+// The taps a masked convolution keeps (kAllTaps: every one), checked against the kernel (kh, kw).
+// On the CPU the backend computes the live taps only (g.taps); another backend gets the whole
+// kernel with the dead taps zeroed, and its weight gradient is zeroed there afterwards: the same
+// sums with exact zeros added.
+int64_t live_taps(int64_t taps, const Shape& w, const char* op) {
+  const int64_t all = w[2] * w[3];
+  if (taps == kAllTaps) return all;
+  GV_CHECK(taps >= 1 && taps <= all, ValueError,
+           "{}: taps must be in [1, {}] (the {}x{} kernel of weight {}) or kAllTaps, got {}", op, all, w[2], w[3],
+           shape_str(w), taps);
+  return taps;
+}
+bool computes_live_taps_only(const Tensor& t) { return t.device().is_cpu(); }
+// w (O,C,kh,kw) as the backend reads it: (O, C*taps), the live taps of each (o, c) in order; or,
+// off the CPU, the whole kernel with its dead taps zero.
+Tensor backend_weight(const Tensor& w, int64_t taps) {
+  const int64_t O = w.size(0), C = w.size(1), all = w.size(2) * w.size(3);
+  if (taps == all) return w.contiguous();
+  if (computes_live_taps_only(w)) return w.reshape({O, C, all}).slice(2, 0, taps).contiguous();
+  Tensor z = w.clone();
+  z.view({O, C, all}).slice(2, taps, all).fill_(0);
+  return z;
+}
+
 }  // namespace
 
 // ---- the ops ----------------------------------------------------------------------------------
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, int64_t taps) {
   const char* op = "conv2d";
   check_tensor(x, op, "input");
   check_tensor(w, op, "weight");
   check_same_dtype(x, w, op, "input", "weight");
-  const ConvGeom g = conv_geom(x.shape(), w.shape(), p, op);
+  ConvGeom g = conv_geom(x.shape(), w.shape(), p, op);
+  taps = live_taps(taps, w.shape(), op);
+  if (computes_live_taps_only(x)) g.taps = taps;
   const int64_t N = x.size(0), O = w.size(0);
   if (bias.defined()) {
     check_tensor(bias, op, "bias");
     check_same_dtype(x, bias, op, "input", "bias");
     check_bias(bias, O, w, op);
   }
-  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
+  Tensor xc = x.contiguous(), wc = backend_weight(w, taps), bc = bias.defined() ? bias.contiguous() : bias;
   Tensor out = Tensor::empty({N, O, g.Ho, g.Wo}, x.dtype(), x.device());
   backend_for(x.device(), op)
       .conv_forward(x.dtype(), g, N, O, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr,
@@ -105,14 +132,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x_shape,
-                             const Conv2dParams& p) {
+                             const Conv2dParams& p, int64_t taps) {
   const char* op = "conv2d_backward_input";
   check_tensor(gout, op, "gout");
   check_tensor(w, op, "weight");
   check_same_dtype(gout, w, op, "gout", "weight");
-  const ConvGeom g = conv_geom(x_shape, w.shape(), p, op);
+  ConvGeom g = conv_geom(x_shape, w.shape(), p, op);
   check_gout(gout.shape(), x_shape, w.shape(), g, op);
-  Tensor gc = gout.contiguous(), wc = w.contiguous();
+  taps = live_taps(taps, w.shape(), op);
+  if (computes_live_taps_only(gout)) g.taps = taps;
+  Tensor gc = gout.contiguous(), wc = backend_weight(w, taps);
   Tensor gx = Tensor::empty(x_shape, gout.dtype(), gout.device());
   backend_for(gout.device(), op)
       .conv_backward_input(gout.dtype(), g, x_shape[0], w.size(0), gc.raw_data(), wc.raw_data(), nullptr,
@@ -121,18 +150,29 @@ Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x
 }
 
 Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gout, const Shape& w_shape,
-                              const Conv2dParams& p) {
+                              const Conv2dParams& p, int64_t taps) {
   const char* op = "conv2d_backward_weight";
   check_tensor(x, op, "input");
   check_tensor(gout, op, "gout");
   check_same_dtype(x, gout, op, "input", "gout");
-  const ConvGeom g = conv_geom(x.shape(), w_shape, p, op);
+  ConvGeom g = conv_geom(x.shape(), w_shape, p, op);
   check_gout(gout.shape(), x.shape(), w_shape, g, op);
+  taps = live_taps(taps, w_shape, op);
+  const int64_t O = w_shape[0], C = w_shape[1], all = w_shape[2] * w_shape[3];
+  const bool compact = taps < all && computes_live_taps_only(x);
+  if (compact) g.taps = taps;
   Tensor xc = x.contiguous(), gc = gout.contiguous();
-  Tensor gw = Tensor::empty(w_shape, x.dtype(), x.device());
+  Tensor gw = Tensor::empty(compact ? Shape{O, C, taps} : w_shape, x.dtype(), x.device());
   backend_for(x.device(), op)
-      .conv_backward_weight(x.dtype(), g, x.size(0), w_shape[0], xc.raw_data(), gc.raw_data(), gw.raw_data());
-  return gw;
+      .conv_backward_weight(x.dtype(), g, x.size(0), O, xc.raw_data(), gc.raw_data(), gw.raw_data());
+  if (taps == all) return gw;
+  if (!compact) {
+    gw.view({O, C, all}).slice(2, taps, all).fill_(0);
+    return gw;
+  }
+  Tensor full = Tensor::zeros(w_shape, x.dtype(), x.device());  // the dead taps' gradient is zero
+  full.view({O, C, all}).slice(2, 0, taps).copy_(gw);
+  return full;
 }
 
 // x (N,C,H,W), w (C,O,kh,kw), bias (O) or undefined -> (N,O,Ho,Wo). In im2col terms the output
@@ -173,7 +213,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, co
     check_same_dtype(x, bias, op, "input", "bias");
     check_bias(bias, O, w, op);
   }
-  const ConvGeom g{O, Ho, Wo, kh, kw, x.size(2), x.size(3), p};
+  const ConvGeom g{O, Ho, Wo, kh, kw, x.size(2), x.size(3), p, kh * kw};
   Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : bias;
   Tensor out = Tensor::empty({N, O, Ho, Wo}, x.dtype(), x.device());
   backend_for(x.device(), op)

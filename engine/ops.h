@@ -74,13 +74,18 @@ struct Conv2dParams {
   }
 };
 // x (N,C,H,W), w (O,C,kh,kw), bias (O) or undefined -> (N,O,Ho,Wo)
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
+// taps: with 1 <= taps < kh*kw, a masked convolution (PixelCNN's): only the first `taps` kernel
+// taps in raster order (t = ki*kw + kj) take part, as if the others were zero. They are not read and
+// not computed: the GEMM's depth is C*taps. kAllTaps (the default) is an ordinary convolution.
+constexpr int64_t kAllTaps = -1;
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+              int64_t taps = kAllTaps);
 // gradient of conv2d with respect to x: gout (N,O,Ho,Wo), w (O,C,kh,kw) -> (N,C,H,W)
 Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x_shape,
-                             const Conv2dParams& p);
-// gradient with respect to w: x (N,C,H,W), gout (N,O,Ho,Wo) -> (O,C,kh,kw)
+                             const Conv2dParams& p, int64_t taps = kAllTaps);
+// gradient with respect to w: x (N,C,H,W), gout (N,O,Ho,Wo) -> (O,C,kh,kw), zero at dead taps
 Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gout, const Shape& w_shape,
-                              const Conv2dParams& p);
+                              const Conv2dParams& p, int64_t taps = kAllTaps);
 // Transposed convolution (PyTorch's convention): x (N,C,H,W), w (C,O,kh,kw), bias (O) ->
 // (N,O,Ho,Wo) with Ho = (H-1)*stride - 2*pad + dil*(kh-1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,

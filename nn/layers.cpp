@@ -130,22 +130,9 @@ Tensor MaskedConv2d::mask() const {
 
 ag::Var MaskedConv2d::forward(const ag::Var& x) {
   check_image_input(x, *this, in_, out_, weight_.dtype());
-  const int64_t ph = kh_ / 2, pw = kw_ / 2, H = x.size(2), W = x.size(3);
-  ag::Var y;
-  if (ph > 0) {
-    // taps (0..ph-1, 0..kw-1): padded ph on top (and, cropped, at the bottom), output row i reads
-    // input rows i-ph..i-1
-    const ag::Var above = ag::conv2d(x, ag::slice(weight_, 2, 0, ph), bias_, {1, 1, ph, pw, 1, 1});
-    y = ag::slice(above, 2, 0, H);  // (N, out, H + ph + 1, W) -> rows 0..H-1
-  }
-  const int64_t row_taps = type_ == 'A' ? pw : pw + 1;
-  if (row_taps > 0) {
-    // taps (ph, 0..row_taps-1): output column j reads j-pw..j-1 (A) or j-pw..j (B)
-    const ag::Var w = ag::slice(ag::slice(weight_, 2, ph, ph + 1), 3, 0, row_taps);
-    const ag::Var row = ag::slice(ag::conv2d(x, w, y.defined() ? ag::Var() : bias_, {1, 1, 0, pw, 1, 1}), 3, 0, W);
-    y = y.defined() ? y + row : row;
-  }
-  return y;
+  // the live taps are a prefix in raster order: those before the centre, and the centre for B
+  const int64_t centre = (kh_ / 2) * kw_ + kw_ / 2;
+  return ag::masked_conv2d(x, weight_, bias_, {1, 1, kh_ / 2, kw_ / 2, 1, 1}, type_ == 'B' ? centre + 1 : centre);
 }
 
 // ---- activations and shape changes ------------------------------------------------------------

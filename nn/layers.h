@@ -94,10 +94,10 @@ class ConvTranspose2d : public Layer {
 // Every channel of a pixel is one unit (the per-position mask: one-channel images).
 // The weight is the full (out, in, kh, kw) kernel with its masked taps zero, as a masked
 // convolution's weight after multiplication would be; but the forward pass never multiplies by a
-// mask and never computes a masked tap. It runs two rectangular convolutions over the live taps
-// only: the kh/2 rows above the centre (all kw columns), then the centre row left of the centre
-// (and the centre, for B), each shifted into place by its padding. A 3x3 B computes 5 taps of 9, a
-// 7x7 A 24 of 49. The masked taps get a zero gradient, so the optimizers keep them zero.
+// mask and never computes a masked tap. The live taps are a prefix of the kernel in raster order,
+// so the layer is one convolution over that prefix (ag::masked_conv2d): one GEMM of depth
+// in*taps, where a 3x3 B has 5 taps of 9 and a 7x7 A 24 of 49. The masked taps get a zero
+// gradient, so the optimizers keep them zero.
 class MaskedConv2d : public Conv2d {
  public:
   // opt: bias and dtype; stride, dilation and padding must stay at their defaults (or padding

@@ -3,6 +3,8 @@
 // Everything is im2col + one GEMM (engine/gemm.h) + a cheap copy:
 //   im2col unrolls a chunk of m images (m,C,H,W) into col (K, m*L), K = C*kh*kw, L = Ho*Wo:
 //   col[(c,ki,kj)][(n,oh,ow)] = x[n][c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw] (0 in the padding).
+//   A masked convolution (g.taps < kh*kw) has only the first g.taps taps t = ki*kw + kj in
+//   raster order: K = C*taps, col rows (c, t), and the dead taps cost nothing anywhere.
 //   conv2d                 out (O, m*L)  = W (O,K) @ col (K, m*L), then reordered to (m,O,Ho,Wo)
 //   conv2d_backward_weight gW (O,K)     += G (O, m*L) @ col^T      (G: gout reordered to (O, m*L))
 //   conv2d_backward_input  gcol (K, m*L) = W^T (K,O) @ G, then col2im sums gcol back into (m,C,H,W)
@@ -91,10 +93,10 @@ void fill_padded(const T* plane, const Geom& g, const Padded& pd, T border, T* b
 }
 
 // x (m,C,H,W) -> col (K, m*L). Row k of image n lands at col + (k*m + n)*L. Each (image, channel)
-// is padded once and serves its kh*kw rows; one thread writes each row.
+// is padded once and serves its g.taps rows; one thread writes each row.
 template <class T>
 void im2col(const T* x, int64_t m, const Geom& g, T* col) {
-  const int64_t L = g.L(), taps = g.kh * g.kw;
+  const int64_t L = g.L(), taps = g.taps;
   const Padded pd = padded_geometry(g);
   const std::vector<int32_t> table = gather_table(g, pd);
   const int32_t* tab = table.data();
@@ -104,15 +106,15 @@ void im2col(const T* x, int64_t m, const Geom& g, T* col) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t c = r / m, n = r % m;  // (c, n) order: consecutive planes write adjacent runs of col
       fill_padded(x + (n * g.C + c) * g.HW(), g, pd, T(0), buf.data());
-      for (int64_t ki = 0; ki < g.kh; ++ki)
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const T* src = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
-          T* dst = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
-          if (g.p.stride_w == 1)  // each output row reads a contiguous run: copies, not a gather
-            kn.copy_rows(src, g.p.stride_h * pd.Wp, g.Ho, g.Wo, dst);
-          else  // (a phase-split plane turned stride 2 into copies too, but was no faster: performance.md)
-            kn.gather(src, tab, L, dst);
-        }
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t ki = t / g.kw, kj = t % g.kw;
+        const T* src = buf.data() + ki * g.p.dil_h * pd.Wp + kj * g.p.dil_w;
+        T* dst = col + ((c * taps + t) * m + n) * L;
+        if (g.p.stride_w == 1)  // each output row reads a contiguous run: copies, not a gather
+          kn.copy_rows(src, g.p.stride_h * pd.Wp, g.Ho, g.Wo, dst);
+        else  // (a phase-split plane turned stride 2 into copies too, but was no faster: performance.md)
+          kn.gather(src, tab, L, dst);
+      }
     }
   });
 }
@@ -129,7 +131,7 @@ void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
   const int64_t L = g.L(), sh = g.p.stride_h, sw = g.p.stride_w;
   const Padded pd = padded_geometry(g);
   const int64_t Wq = (pd.Wp + sw - 1) / sw, phase_size = pd.Hp * Wq;  // columns per phase
-  prep_loop(m * g.C, g.kh * g.kw * L, [&](int64_t b, int64_t e) {
+  prep_loop(m * g.C, g.taps * L, [&](int64_t b, int64_t e) {
     std::vector<T> buf(size_t(sw * phase_size));
     for (int64_t r = b; r < e; ++r) {
       // planes in (c, n) order: consecutive planes read adjacent runs of each col row (col's rows
@@ -137,17 +139,17 @@ void col2im(const T* col, int64_t m, const Geom& g, const T* init, T* img) {
       const int64_t c = r / m, n = r % m;
       const T start = init ? init[c] : T(0);
       std::fill(buf.begin(), buf.end(), start);
-      for (int64_t ki = 0; ki < g.kh; ++ki)
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const int64_t c0 = kj * g.p.dil_w;  // the tap's column offset in the padded plane
-          T* base = buf.data() + (c0 % sw) * phase_size + c0 / sw + ki * g.p.dil_h * Wq;
-          const T* src = col + (((c * g.kh + ki) * g.kw + kj) * m + n) * L;
-          for (int64_t oh = 0; oh < g.Ho; ++oh) {
-            T* d = base + oh * sh * Wq;
-            const T* s = src + oh * g.Wo;
-            for (int64_t ow = 0; ow < g.Wo; ++ow) d[ow] += s[ow];
-          }
+      for (int64_t t = 0; t < g.taps; ++t) {
+        const int64_t ki = t / g.kw, kj = t % g.kw;
+        const int64_t c0 = kj * g.p.dil_w;  // the tap's column offset in the padded plane
+        T* base = buf.data() + (c0 % sw) * phase_size + c0 / sw + ki * g.p.dil_h * Wq;
+        const T* src = col + ((c * g.taps + t) * m + n) * L;
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          T* d = base + oh * sh * Wq;
+          const T* s = src + oh * g.Wo;
+          for (int64_t ow = 0; ow < g.Wo; ++ow) d[ow] += s[ow];
         }
+      }
       T* plane = img + (n * g.C + c) * g.HW();
       for (int64_t h = 0; h < g.H; ++h) {
         const T* row = buf.data() + (h + g.p.pad_h) * Wq;
@@ -190,7 +192,7 @@ void pack_rows(const T* gout, int64_t m, int64_t O, int64_t L, T* G) {
 // ---- the packed lowering: im2col's matrix read in place ------------------------------------------
 // For a chunk of m images: P (m, C, Hp, Wp), the images with their zero border (x itself when
 // the geometry needs none), and the offsets tap[k] for k = (c, ki, kj) and pos[j] for j = (n, l),
-// so that col[k][j] = P[tap[k] + pos[j]].
+// so that col[k][j] = P[tap[k] + pos[j]] (k over the live taps only, for a masked convolution).
 struct Lowered {
   Padded pd;
   bool copy;  // whether P is a bordered copy, or x itself
@@ -204,9 +206,8 @@ Lowered lower(const Geom& g, int64_t nb) {
   lw.copy = !(g.p.pad_h == 0 && g.p.pad_w == 0 && Hp == g.H && Wp == g.W);
   lw.tap.resize(size_t(g.K()));
   for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t ki = 0; ki < g.kh; ++ki)
-      for (int64_t kj = 0; kj < g.kw; ++kj)
-        lw.tap[size_t((c * g.kh + ki) * g.kw + kj)] = int32_t(c * plane + ki * g.p.dil_h * Wp + kj * g.p.dil_w);
+    for (int64_t t = 0; t < g.taps; ++t)
+      lw.tap[size_t(c * g.taps + t)] = int32_t(c * plane + t / g.kw * g.p.dil_h * Wp + t % g.kw * g.p.dil_w);
   const std::vector<int32_t> tab = gather_table(g, lw.pd);
   lw.pos.resize(size_t(nb * L));
   for (int64_t n = 0; n < nb; ++n)

@@ -108,6 +108,12 @@ std::vector<OpCase> build() {
       [](const V& x) { return ag::conv2d(x[0], x[1], x[2], Conv2dParams::make(2, 1)); });
   add("conv2d", "dilation 2 no bias", {in({1, 2, 7, 7}), in({3, 2, 3, 2})},
       [](const V& x) { return ag::conv2d(x[0], x[1], Var(), Conv2dParams::make(1, 1, 2)); });
+  // the dead taps of the weight are random here: finite differences see no change there, so the
+  // check also asserts their zero gradient
+  add("masked_conv2d", "3x3 type B (5 taps) pad 1 bias", {in({2, 3, 5, 6}), in({4, 3, 3, 3}), in({4})},
+      [](const V& x) { return ag::masked_conv2d(x[0], x[1], x[2], Conv2dParams::make(1, 1), 5); });
+  add("masked_conv2d", "5x3 type A (7 taps) stride 2 no bias", {in({1, 2, 7, 6}), in({3, 2, 5, 3})},
+      [](const V& x) { return ag::masked_conv2d(x[0], x[1], Var(), {2, 2, 2, 1, 1, 1}, 7); });
   add("conv_transpose2d", "k4 s2 p1 bias", {in({2, 3, 4, 4}), in({3, 2, 4, 4}), in({2})},
       [](const V& x) { return ag::conv_transpose2d(x[0], x[1], x[2], Conv2dParams::make(2, 1)); });
   add("conv_transpose2d", "k3 s2 output_padding 1", {in({1, 2, 3, 3}), in({2, 2, 3, 3})},

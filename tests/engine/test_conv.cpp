@@ -395,6 +395,61 @@ TEST_CASE("conv2d: the packed lowering gives the same bits as im2col (every grad
     }
 }
 
+TEST_CASE("masked conv2d (the first taps in raster order) matches the direct loops with the dead taps zero") {
+  // The references run the whole kernel with the dead taps' weights set to zero, which is what a
+  // masked convolution means; ours never reads those taps (K = C*taps). The weight gradient must
+  // be zero at the dead taps, exactly. Both lowerings, float32 and float64; PixelCNN's 3x3 B (5
+  // taps) and 7x7 A (24) at padding k/2, a rectangular kernel, stride 2 with dilation, one tap.
+  struct Case {
+    Dims d;
+    int64_t taps;
+  };
+  const Case cases[] = {
+      {{3, 4, 9, 8, 6, 3, 3, Conv2dParams::make(1, 1)}, 5},   {{2, 1, 12, 11, 5, 7, 7, Conv2dParams::make(1, 3)}, 24},
+      {{2, 3, 10, 9, 4, 5, 3, {1, 1, 2, 1, 1, 1}}, 7},         {{2, 3, 13, 12, 4, 3, 3, Conv2dParams{2, 2, 2, 1, 2, 1}}, 4},
+      {{2, 5, 7, 7, 3, 3, 3, Conv2dParams::make(1, 1)}, 1},   {{2, 2, 6, 6, 3, 3, 3, Conv2dParams::make(1, 1)}, 9},
+  };
+  gv::test::RuntimeGuard guard;
+  for (const Case& c : cases)
+    for (DType dt : {DType::f32, DType::f64})
+      for (ConvLowering lowering : {ConvLowering::packed, ConvLowering::im2col}) {
+        const Dims& d = c.d;
+        INFO(d.str() << " taps " << c.taps << " " << dtype_name(dt) << (lowering == ConvLowering::packed ? " packed" : " im2col"));
+        set_conv_lowering(lowering);
+        Data x = random_tensor(d.x(), dt, 51), w = random_tensor(d.w(), dt, 52);
+        Data b = random_tensor({d.O}, dt, 53), g = random_tensor(d.y(), dt, 54);
+        std::vector<double> wz = w.v;  // the weights the references see: the dead taps zero
+        const int64_t all = d.kh * d.kw;
+        for (size_t i = 0; i < wz.size(); ++i)
+          if (int64_t(i) % all >= c.taps) wz[i] = 0;
+        const int64_t K = d.C * c.taps;
+        check_close(conv2d(x.t, w.t, b.t, d.p, c.taps), d.y(), ref_conv2d(d, x.v, wz, &b.v), atol_for(dt, K),
+                    rtol_for(dt), "forward");
+        check_close(conv2d_backward_input(g.t, w.t, d.x(), d.p, c.taps), d.x(), ref_backward_input(d, g.v, wz),
+                    atol_for(dt, d.O * c.taps), rtol_for(dt), "backward_input");
+        const Tensor gw = conv2d_backward_weight(x.t, g.t, d.w(), d.p, c.taps);
+        std::vector<double> want = ref_backward_weight(d, x.v, g.v);
+        for (size_t i = 0; i < want.size(); ++i)
+          if (int64_t(i) % all >= c.taps) want[i] = 0;
+        check_close(gw, d.w(), want, atol_for(dt, d.N * d.Ho() * d.Wo()), rtol_for(dt), "backward_weight");
+        const std::vector<double> got = gw.to_vector<double>();
+        for (size_t i = 0; i < got.size(); ++i)
+          if (int64_t(i) % all >= c.taps) REQUIRE(got[i] == 0.0);
+      }
+}
+
+TEST_CASE("masked conv2d: a tap count outside [1, kh*kw] names the op, the kernel and the count") {
+  Tensor x = Tensor::zeros({1, 2, 5, 5}), w = Tensor::zeros({3, 2, 3, 3}), g = Tensor::zeros({1, 3, 5, 5});
+  const Conv2dParams p = Conv2dParams::make(1, 1);
+  for (int64_t taps : {int64_t(0), int64_t(10), int64_t(-2)}) {
+    CAPTURE(taps);
+    const std::string want = fmt::format("taps must be in [1, 9] (the 3x3 kernel of weight [3, 2, 3, 3]) or kAllTaps, got {}", taps);
+    CHECK(has(error_of<ValueError>([&] { conv2d(x, w, Tensor(), p, taps); }), "conv2d: " + want));
+    CHECK(has(error_of<ValueError>([&] { conv2d_backward_input(g, w, x.shape(), p, taps); }), "conv2d_backward_input: " + want));
+    CHECK(has(error_of<ValueError>([&] { conv2d_backward_weight(x, g, w.shape(), p, taps); }), "conv2d_backward_weight: " + want));
+  }
+}
+
 TEST_CASE("conv2d and conv_transpose2d: an image's output does not depend on its batch (1, 5, 6, 100)") {
   // W2's second encoder convolution and first decoder one, at a reduced channel count
   const Conv2dParams p = Conv2dParams::make(2, 1);
