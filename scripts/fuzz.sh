@@ -24,7 +24,7 @@ ninja -C "$dir" "${fuzzers[@]}" || { echo "fuzz.sh: building the fuzzers failed"
 work=$(mktemp -d "${TMPDIR:-/tmp}/genvae-fuzz.XXXXXX") || exit 1
 echo "== fuzzing for $seconds s per reader (scratch folder $work)"
 GENVAE_FUZZ_SECONDS=$seconds GENVAE_FUZZ_WORKDIR=$work \
-  meson test -C "$dir" --suite fuzz --no-rebuild --print-errorlogs --num-processes 1
+  meson test -C "$dir" --suite fuzz --no-rebuild --print-errorlogs --num-processes 2  # two cores: two fuzzers at once
 status=$?
 found=$(find "$work/artifacts" -type f ! -name 'slow-unit-*' 2>/dev/null | sort)
 if [ $status -eq 0 ] && [ -z "$found" ]; then

@@ -27,8 +27,6 @@ double srgb_to_linear(uint8_t c) {
   return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
 }
 
-constexpr Rgb kBlack{0, 0, 0};
-
 }  // namespace
 
 Rgb colormap(double t) {

@@ -57,9 +57,7 @@ LoadedData load_cifar(const std::string& path, const DataSpec& spec) {
     auto train = data::load_cifar10(path, true, -1, spec.cache_dir);
     tr = random_subset({train.images, train.labels}, spec.limit);
   }
-  LoadedData d{tr, random_subset(te, spec.test_limit), {3, 32, 32}, path};
-  d.train_source = path + ":train/", d.test_source = path + ":test/";
-  return d;
+  return LoadedData{tr, random_subset(te, spec.test_limit), {3, 32, 32}, path, path + ":train/", path + ":test/"};
 }
 
 LoadedData load_folder(const std::string& dir, const DataSpec& spec) {
@@ -84,9 +82,8 @@ LoadedData load_folder(const std::string& dir, const DataSpec& spec) {
     train = tr, test = te;
   }
   Shape shape = item_shape(train.images);
-  LoadedData d{random_subset(train, spec.limit), random_subset(test, spec.test_limit), shape, dir};
-  d.train_source = train_source, d.test_source = test_source;
-  return d;
+  return LoadedData{random_subset(train, spec.limit), random_subset(test, spec.test_limit), shape, dir, train_source,
+                    test_source};
 }
 
 }  // namespace

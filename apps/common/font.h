@@ -16,6 +16,7 @@ inline constexpr int kGlyphAdvance = 6;    // glyph width plus one column of spa
 struct Rgb {
   uint8_t r = 0, g = 0, b = 0;
 };
+inline constexpr Rgb kBlack{0, 0, 0};
 
 // Whether the glyph's pixel at column x (0..4), row y (0..7) is set; y = 7 is the descender row.
 bool glyph_pixel(char c, int x, int y);

@@ -14,7 +14,7 @@
 namespace gv::app {
 namespace {
 
-constexpr Rgb kBlack{0, 0, 0}, kGrid{225, 225, 225}, kWhite{255, 255, 255}, kText{40, 40, 40};
+constexpr Rgb kGrid{225, 225, 225}, kWhite{255, 255, 255}, kText{40, 40, 40};
 // Line colours, cycled through by series index.
 constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
                             {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};

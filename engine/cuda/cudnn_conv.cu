@@ -29,7 +29,7 @@ void check_cudnn(cudnnStatus_t s, const std::string& what) {
                                __FILE__, __LINE__);
 }
 
-cudnnHandle_t handle(int device) {
+cudnnHandle_t cudnn_handle(int device) {
   static std::mutex m;
   static cudnnHandle_t handles[16] = {};
   std::lock_guard<std::mutex> lock(m);
@@ -79,8 +79,8 @@ struct Choice {
   int algo;
   size_t workspace;
 };
-std::mutex cache_m;
-std::map<Key, Choice> cache;
+std::mutex choice_cache_m;
+std::map<Key, Choice> choice_cache;
 constexpr int kMaxAlgos = 16;
 
 // The cached choice of one direction; on a miss, get(perf, &n) asks cuDNN for its ranked list and
@@ -89,8 +89,8 @@ template <class Perf, class Get>
 Choice choice(int dir, int device, DType dt, const ConvShape& g, int64_t N, int64_t O, const char* what, Get&& get) {
   const bool any = nondeterministic_allowed();
   const Key k{dir, device, int(dt), N, O, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, any};
-  std::lock_guard<std::mutex> lock(cache_m);
-  if (auto it = cache.find(k); it != cache.end()) return it->second;
+  std::lock_guard<std::mutex> lock(choice_cache_m);
+  if (auto it = choice_cache.find(k); it != choice_cache.end()) return it->second;
   Perf perf[kMaxAlgos];
   int n = 0;
   get(perf, &n);
@@ -99,7 +99,7 @@ Choice choice(int dir, int device, DType dt, const ConvShape& g, int64_t N, int6
     if (!any && (perf[i].determinism != CUDNN_DETERMINISTIC || perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
                  perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
-    return cache[k] = Choice{int(perf[i].algo), perf[i].memory};
+    return choice_cache[k] = Choice{int(perf[i].algo), perf[i].memory};
   }
   detail::throw_device_error(std::string("cuDNN: no ") + (any ? "" : "deterministic ") + "algorithm for this " + what +
                                  " (allow_nondeterministic(true) widens the choice, or use GENVAE_CUDA_CONV=im2col)",
@@ -141,12 +141,12 @@ void cudnn_conv_forward(DType dt, const ConvShape& g, int64_t N, int64_t O, cons
   detail::set_device(device, "conv2d (cuDNN)");
   const Descriptors d(dt, g, N, O);
   const Choice c = choice<cudnnConvolutionFwdAlgoPerf_t>(0, device, dt, g, N, O, "forward convolution", [&](auto* perf, int* n) {
-    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(handle(device), d.x, d.w, d.conv, d.y, kMaxAlgos, n, perf),
+    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(device), d.x, d.w, d.conv, d.y, kMaxAlgos, n, perf),
                 "cudnnGetConvolutionForwardAlgorithm_v7");
   });
   Scratch ws(c.workspace, device);
   const Scalars s;
-  check_cudnn(cudnnConvolutionForward(handle(device), s.one(dt), d.x, x, d.w, w, d.conv,
+  check_cudnn(cudnnConvolutionForward(cudnn_handle(device), s.one(dt), d.x, x, d.w, w, d.conv,
                                       cudnnConvolutionFwdAlgo_t(c.algo), ws.p, c.workspace, s.zero(dt), d.y, out),
               "cudnnConvolutionForward");
   if (bias) add_per_channel(dt, out, bias, N, O, g.Ho * g.Wo, device);
@@ -158,12 +158,12 @@ void cudnn_conv_backward_input(DType dt, const ConvShape& g, int64_t N, int64_t 
   const Descriptors d(dt, g, N, O);
   const Choice c = choice<cudnnConvolutionBwdDataAlgoPerf_t>(1, device, dt, g, N, O, "input-gradient convolution",
                                                              [&](auto* perf, int* n) {
-    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(device), d.w, d.y, d.conv, d.x, kMaxAlgos, n, perf),
+    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(device), d.w, d.y, d.conv, d.x, kMaxAlgos, n, perf),
                 "cudnnGetConvolutionBackwardDataAlgorithm_v7");
   });
   Scratch ws(c.workspace, device);
   const Scalars s;
-  check_cudnn(cudnnConvolutionBackwardData(handle(device), s.one(dt), d.w, w, d.y, gout, d.conv,
+  check_cudnn(cudnnConvolutionBackwardData(cudnn_handle(device), s.one(dt), d.w, w, d.y, gout, d.conv,
                                            cudnnConvolutionBwdDataAlgo_t(c.algo), ws.p, c.workspace, s.zero(dt), d.x,
                                            gx),
               "cudnnConvolutionBackwardData");
@@ -176,20 +176,20 @@ void cudnn_conv_backward_weight(DType dt, const ConvShape& g, int64_t N, int64_t
   const Descriptors d(dt, g, N, O);
   const Choice c = choice<cudnnConvolutionBwdFilterAlgoPerf_t>(2, device, dt, g, N, O, "weight-gradient convolution",
                                                                [&](auto* perf, int* n) {
-    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(device), d.x, d.y, d.conv, d.w, kMaxAlgos, n, perf),
+    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(device), d.x, d.y, d.conv, d.w, kMaxAlgos, n, perf),
                 "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
   });
   Scratch ws(c.workspace, device);
   const Scalars s;
-  check_cudnn(cudnnConvolutionBackwardFilter(handle(device), s.one(dt), d.x, x, d.y, gout, d.conv,
+  check_cudnn(cudnnConvolutionBackwardFilter(cudnn_handle(device), s.one(dt), d.x, x, d.y, gout, d.conv,
                                              cudnnConvolutionBwdFilterAlgo_t(c.algo), ws.p, c.workspace, s.zero(dt),
                                              d.w, gw),
               "cudnnConvolutionBackwardFilter");
 }
 
 size_t cudnn_cached_algorithms() {
-  std::lock_guard<std::mutex> lock(cache_m);
-  return cache.size();
+  std::lock_guard<std::mutex> lock(choice_cache_m);
+  return choice_cache.size();
 }
 
 }  // namespace gv::cuda

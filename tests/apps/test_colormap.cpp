@@ -11,6 +11,10 @@
 using namespace gv;
 using namespace gv::app;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_apps_test_colormap {
+
 namespace {
 
 bool same(Rgb a, Rgb b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
@@ -84,3 +88,5 @@ TEST_CASE("draw_colorbar: the map from lo at the bottom to hi at the top, with l
   CHECK_THROWS_AS(draw_colorbar(img, 0, 0, 0, 10, 0, 1, ""), ValueError);
   CHECK_THROWS_AS(draw_colorbar(img, 0, 0, 10, 10, 0, std::numeric_limits<double>::quiet_NaN(), ""), ValueError);
 }
+
+}  // namespace file_apps_test_colormap

@@ -19,6 +19,10 @@ using namespace gv;
 using namespace gv::app;
 namespace fs = std::filesystem;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_apps_test_common {
+
 namespace {
 
 // A fresh empty folder under the system's temporary folder, removed at the end of the test.
@@ -369,3 +373,5 @@ TEST_CASE("JSON files and lines refuse numbers that are not finite, naming the f
   CHECK_THROWS_AS(r.append_metrics(json{{"step", 1}, {"loss", -std::numeric_limits<double>::infinity()}}), NonFiniteError);
   CHECK(read_jsonl(r.metrics_path()).empty());
 }
+
+}  // namespace file_apps_test_common

@@ -14,6 +14,12 @@
 #include "tests/test_util.h"
 
 using namespace gv;
+using gv::test::error_of;  // its message, or "<no exception>" / "<other exception>"
+using gv::test::has;
+
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_conv {
 
 namespace {
 
@@ -194,25 +200,6 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
-}
-
-// The message of the E that f throws ("" and a failed check when it throws nothing or another
-// type).
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("threw the wrong error type: " << e.what());
-    return "";
-  }
-  FAIL_CHECK("did not throw");
-  return "";
-}
-bool has(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
 }
 
 // The sweep of small configurations: strides, pads, dilations, kernels (square and not), batches.
@@ -671,3 +658,5 @@ TEST_CASE("conv2d gradients and conv_transpose2d raise typed errors") {
   CHECK(has(error_of<DTypeError>([&] { conv_transpose2d(xt.to(DType::f64), wt, Tensor(), p2); }),
             "conv_transpose2d"));
 }
+
+}  // namespace file_engine_test_conv

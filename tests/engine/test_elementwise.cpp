@@ -23,6 +23,10 @@ using gv::test::has;
 using gv::test::lcg;
 using gv::test::expect_close;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_elementwise {
+
 namespace {
 
 Tensor ew_rand(const Shape& shape, DType dt, uint64_t seed, double lo, double hi) {
@@ -608,3 +612,5 @@ TEST_CASE("backend_for: a device without a backend is refused with the op and th
     CHECK(has(e, "cuda:0"));
   }
 }
+
+}  // namespace file_engine_test_elementwise

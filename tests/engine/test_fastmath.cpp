@@ -26,6 +26,10 @@
 
 using namespace gv;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_fastmath {
+
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -315,3 +319,5 @@ TEST_CASE("fastmath: benchmark softplus" * doctest::skip()) {
           ", engine sigmoid() ", engine_sg, ", engine softplus backward ", engine_bw,
           "; bare loop, one thread: glibc log1pf(expf) ", libm, ", fast (SoftplusF) ", fast);
 }
+
+}  // namespace file_engine_test_fastmath

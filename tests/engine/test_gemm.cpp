@@ -19,6 +19,10 @@
 using namespace gv;
 using gv::test::lcg;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_gemm {
+
 namespace {
 
 // An operand in a buffer: element (r, c) at off + r*rs + c*cs, with junk between elements so that
@@ -328,3 +332,5 @@ TEST_CASE("runtime: instruction sets by name, and a refusal that names the allow
     return s;
   }() << "; OpenBLAS kernels: " << std::string(openblas_corename()));
 }
+
+}  // namespace file_engine_test_gemm

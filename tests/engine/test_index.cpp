@@ -16,6 +16,10 @@ using gv::test::error_of;
 using gv::test::has;
 using gv::test::lcg;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_index {
+
 namespace {
 
 uint64_t ix_next(uint64_t& s) {
@@ -295,3 +299,5 @@ TEST_CASE("index: errors") {
   CHECK_THROWS_AS(concat({}, 0), ValueError);
   CHECK_THROWS_AS(concat({Tensor::zeros({2, 3})}, 2), IndexError);
 }
+
+}  // namespace file_engine_test_index

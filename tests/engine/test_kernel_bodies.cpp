@@ -25,6 +25,10 @@
 
 using namespace gv;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_kernel_bodies {
+
 namespace {
 
 // Grids to run every body on: the launch the GPU gets (for a GPU of 2 multiprocessors, so that the
@@ -536,3 +540,5 @@ TEST_CASE("the CUDA caching allocator reuses blocks by size and retries an alloc
   CHECK(used == 0);
   CHECK(raw_frees == raw_allocs);
 }
+
+}  // namespace file_engine_test_kernel_bodies

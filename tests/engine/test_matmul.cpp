@@ -20,6 +20,10 @@ using gv::test::error_of;
 using gv::test::has;
 using gv::test::lcg;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_matmul {
+
 namespace {
 
 Tensor mm_rand(const Shape& shape, DType dt, uint64_t seed) {
@@ -317,3 +321,5 @@ TEST_CASE("matmul and linear: products split into per-thread blocks of rows or c
   }
   omp_set_num_threads(saved);
 }
+
+}  // namespace file_engine_test_matmul

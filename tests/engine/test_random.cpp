@@ -16,6 +16,10 @@
 
 using namespace gv;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_random {
+
 namespace {
 
 using gv::test::error_of;
@@ -333,3 +337,5 @@ TEST_CASE("Generator::stream: streams of one seed share the key and start 2^48 b
   Generator s2b = Generator::stream(42, 2), s1 = Generator::stream(42, 1);
   CHECK(uniform({64}, s2b).to_vector<double>() != uniform({64}, s1).to_vector<double>());
 }
+
+}  // namespace file_engine_test_random

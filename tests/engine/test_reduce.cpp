@@ -20,6 +20,10 @@ using gv::test::has;
 using gv::test::lcg;
 using gv::test::expect_close;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_reduce {
+
 namespace {
 
 Tensor rd_rand(const Shape& shape, DType dt, uint64_t seed, double lo = -2, double hi = 2) {
@@ -462,3 +466,5 @@ TEST_CASE("reduce: the contiguous sum paths agree with the strided loop on every
     }
   }
 }
+
+}  // namespace file_engine_test_reduce

@@ -22,6 +22,10 @@ using gv::test::error_of;
 using gv::test::has;
 using gv::test::lcg;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_engine_test_tensor {
+
 namespace {
 
 std::string lower(std::string s) {
@@ -767,3 +771,5 @@ TEST_CASE("first_non_finite and index_str: the first NaN or infinity in row-majo
   CHECK(gv::number_str(std::nan("")) == "NaN");
   CHECK(gv::number_str(-std::numeric_limits<double>::infinity()) == "-inf");
 }
+
+}  // namespace file_engine_test_tensor

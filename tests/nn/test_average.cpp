@@ -15,6 +15,10 @@
 using namespace gv;
 using namespace gv::nn;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_average {
+
 TEST_CASE("WeightAverage: the moving average of every parameter, with TensorFlow's early decay") {
   Generator g(1);
   Linear lin(3, 2, g, true, DType::f64);
@@ -74,3 +78,5 @@ TEST_CASE("WeightAverage: a checkpoint carries the averages and their count") {
   WeightAverage::Swap s(*a.avg);
   CHECK(b.lin->weight().data().to_vector<float>() == a.lin->weight().data().to_vector<float>());
 }
+
+}  // namespace file_nn_test_average

@@ -25,6 +25,10 @@ using nn::NamedTensor;
 using nn::read_safetensors;
 using nn::write_safetensors;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_checkpoint {
+
 namespace {
 
 // A fresh folder under the system's temporary folder, removed with everything in it at the end.
@@ -728,3 +732,5 @@ TEST_CASE("checkpoint: a non-finite weight is refused by file, tensor and first 
   CHECK(opt.steps() == 0);
   CHECK_NOTHROW(nn::load_checkpoint(p, m, nullptr, s));
 }
+
+}  // namespace file_nn_test_checkpoint

@@ -11,6 +11,10 @@
 
 using namespace gv;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_distributed {
+
 TEST_CASE("SingleProcess: world 1, collectives that change nothing") {
   auto pg = nn::make_process_group("single");
   CHECK(pg->world_size() == 1);
@@ -121,3 +125,5 @@ TEST_CASE("GradReducer on two ranks: the mean over ranks, in buckets, started du
     }
   }
 }
+
+}  // namespace file_nn_test_distributed

@@ -16,6 +16,10 @@
 
 namespace fs = std::filesystem;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_fuzz_regressions {
+
 namespace {
 
 // tests/fuzz in the source tree. __FILE__ is the path the compiler was given, relative to the
@@ -104,3 +108,5 @@ TEST_CASE("fuzz regressions: decode_image on the image corpus and regressions") 
 TEST_CASE("fuzz regressions: read_safetensors on the safetensors corpus and regressions") {
   replay("safetensors", gv::fuzz::fuzz_one_safetensors);
 }
+
+}  // namespace file_nn_test_fuzz_regressions

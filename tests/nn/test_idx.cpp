@@ -23,6 +23,10 @@ using gv::data::IdxArray;
 using gv::data::load_mnist;
 using gv::data::read_idx;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_idx {
+
 namespace {
 
 // A fresh folder under the system's temporary folder, removed with everything in it at the end.
@@ -449,3 +453,5 @@ TEST_CASE("Fashion-MNIST test split (Debian's dataset-fashion-mnist): 1000 of ea
   REQUIRE(s.images.shape() == gv::Shape{10000, 1, 28, 28});
   for (int64_t c : class_counts(s.labels)) CHECK(c == 1000);
 }
+
+}  // namespace file_nn_test_idx

@@ -31,6 +31,10 @@ using namespace gv::data;
 using gv::IOError;
 using gv::Tensor;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_images {
+
 namespace {
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -793,3 +797,5 @@ TEST_CASE("CIFAR-10 (real): 50000 train and 10000 test images, 5000/1000 per cla
   CHECK(cached.labels.to_vector<int64_t>() == train.labels.to_vector<int64_t>());
   CHECK(std::memcmp(cached.images.data<float>(), train.images.data<float>(), sizeof(float) * train.images.numel()) == 0);
 }
+
+}  // namespace file_nn_test_images

@@ -18,6 +18,10 @@ using namespace gv;
 using namespace gv::nn;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_layers {
+
 namespace {
 
 using gv::test::error_message;
@@ -678,3 +682,5 @@ TEST_CASE("gradcheck: activations away from their kinks") {
     check_gradcheck([&](const std::vector<Var>& in) { return (*a)(in[0]); }, {x});
   }
 }
+
+}  // namespace file_nn_test_layers

@@ -19,6 +19,10 @@ using gv::Generator;
 using gv::Shape;
 using gv::Tensor;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_loader {
+
 namespace {
 
 // n items of shape (1,2,2), item i filled with i; labels i % 10 + 100 * i (unique, traceable).
@@ -317,3 +321,5 @@ TEST_CASE("BatchLoader::set_shard: the ranks' slices, in rank order, are the uns
   CHECK_THROWS_AS(short_ok.set_shard(1, 2), gv::ValueError);  // a short last batch could not be split
   CHECK_THROWS_AS(odd.set_shard(2, 2), gv::ValueError);       // rank out of range
 }
+
+}  // namespace file_nn_test_loader

@@ -27,6 +27,10 @@ using namespace gv::nn;
 using ag::Var;
 using Vec = std::vector<double>;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_nn_test_optim {
+
 namespace {
 
 using gv::test::error_message;
@@ -714,3 +718,5 @@ TEST_CASE("train_step: one update, refusing a non-finite loss or gradient before
   CHECK(w.data().to_vector<double>() == now);
   CHECK_THROWS_AS(nn::train_step(opt, [&] { return w; }), ValueError);  // not a scalar
 }
+
+}  // namespace file_nn_test_optim

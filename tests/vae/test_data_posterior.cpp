@@ -20,6 +20,10 @@ using namespace gv::vae;
 using gv::test::expect_close;
 using gv::test::has;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_data_posterior {
+
 namespace {
 
 
@@ -289,3 +293,5 @@ TEST_CASE("encode_data refuses a posterior that is not finite, naming the image"
   bias.set_data(Tensor::from_vector(std::vector<float>{0, 0, 0, 0}, {4}));
   CHECK_NOTHROW(encode_data(m, x, 2));
 }
+
+}  // namespace file_vae_test_data_posterior

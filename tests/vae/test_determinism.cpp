@@ -20,6 +20,10 @@
 
 using namespace gv;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_determinism {
+
 namespace {
 
 vae::VAE w1_model() {
@@ -122,3 +126,5 @@ TEST_CASE("W1 forward: each example's encoding, decoding and log-likelihood do n
       }
   }
 }
+
+}  // namespace file_vae_test_determinism

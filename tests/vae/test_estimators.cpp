@@ -22,6 +22,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_estimators {
+
 namespace {
 
 // A tiny MLP VAE over 1x2x2 images (D = 4). With hidden_layers = 0 the encoder is one Linear,
@@ -445,3 +449,5 @@ TEST_CASE("estimators refuse to report a result that is not finite, naming the q
   CHECK_THROWS_WITH_AS(active_units(m, x, 4), doctest::Contains("latent_activity: the mean of E_q z of latent dimension 0"),
                        NonFiniteError);
 }
+
+}  // namespace file_vae_test_estimators

@@ -24,6 +24,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_likelihood {
+
 namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -682,3 +686,5 @@ TEST_CASE("make_likelihood: each name gives the family of that name and its para
 }
 
 }  // namespace
+
+}  // namespace file_vae_test_likelihood

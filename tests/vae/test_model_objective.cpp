@@ -21,6 +21,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_model_objective {
+
 namespace {
 
 using gv::test::error_message;
@@ -334,3 +338,5 @@ TEST_CASE("the decoder seam keeps the checkpoint names of the MLP and conv VAEs 
     CHECK(names == sorted_want);
   }
 }
+
+}  // namespace file_vae_test_model_objective

@@ -22,6 +22,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_naive_bound {
+
 namespace {
 
 VAE tiny_mlp(const Shape& data_shape, int64_t latent, int64_t hidden, int64_t layers, uint64_t seed,
@@ -238,3 +242,5 @@ TEST_CASE("eq. (4): on two patterns the naive bound collapses g(z) to the data m
   for (int j = 0; j < 16; ++j) apart_n += std::fabs(rec_n[j] - rec_n[16 + j]);
   CHECK(apart_n < 0.1);
 }
+
+}  // namespace file_vae_test_naive_bound

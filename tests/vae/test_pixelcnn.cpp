@@ -19,6 +19,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_pixelcnn {
+
 namespace {
 
 PixelCNNDecoder tiny_decoder(int64_t layers, int64_t first_kernel, int64_t latent, uint64_t seed) {
@@ -225,3 +229,5 @@ TEST_CASE("PixelVAE: a VAE with the PixelCNN decoder; float64 gradients of its w
   Generator g2(1);
   CHECK_THROWS_WITH_AS(VAE(c, gaussian_fixed(1.0), g2), doctest::Contains("binary one-channel"), ValueError);
 }
+
+}  // namespace file_vae_test_pixelcnn

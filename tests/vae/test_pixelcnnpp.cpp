@@ -19,6 +19,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_pixelcnnpp {
+
 namespace {
 
 PixelCNNPPConfig tiny(int64_t resolutions, int64_t blocks, int64_t latent, int64_t channels = 3) {
@@ -270,3 +274,5 @@ TEST_CASE("PixelVAE on colour images: conv3 encoder, PixelCNN++ decoder, the flo
   bad.data_shape = {3, 12, 12};
   CHECK_THROWS_WITH_AS(VAE(bad, discretized_logistic_mixture_rgb(2), g2), doctest::Contains("divisible by 8"), ShapeError);
 }
+
+}  // namespace file_vae_test_pixelcnnpp

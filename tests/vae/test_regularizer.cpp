@@ -18,6 +18,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_regularizer {
+
 namespace {
 
 using gv::test::error_message;
@@ -281,3 +285,5 @@ TEST_CASE("make_regularizer by name, and the errors") {
   CHECK(contains(error_message([&] { reparameterize(a, b, g); }), "differ in shape"));
   CHECK(contains(error_message([&] { kl()->value(EncoderPosterior{a, b, a}, g); }), "(B, Z)"));
 }
+
+}  // namespace file_vae_test_regularizer

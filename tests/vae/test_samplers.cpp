@@ -16,6 +16,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_samplers {
+
 namespace {
 
 using gv::test::error_message;
@@ -187,3 +191,5 @@ TEST_CASE("sampler errors") {
   CHECK(contains(error_message([&] { sample_markov_chain(m, binary({2, 1, 4, 4}, 1), 2, 3, g); }),
                  "keep"));
 }
+
+}  // namespace file_vae_test_samplers

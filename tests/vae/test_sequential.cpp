@@ -15,6 +15,10 @@ using namespace gv;
 using namespace gv::vae;
 using ag::Var;
 
+// This file's helpers and tests in a namespace of their own: the unity build (scripts/test.sh)
+// compiles several test files as one, and their helpers must not meet.
+namespace file_vae_test_sequential {
+
 namespace {
 
 SequentialConfig tiny(const std::string& kind = "sequential", const std::string& gate = "scalar") {
@@ -353,3 +357,5 @@ TEST_CASE("infusion's noise statistics: the per-pixel mean and standard deviatio
   }
   CHECK(m.named_buffers().size() == 2);
 }
+
+}  // namespace file_vae_test_sequential

@@ -10,7 +10,7 @@ namespace gv::test {
 struct TinyVae {
   Shape data_shape = {1, 2, 2};
   int64_t latent = 2, hidden = 8, hidden_layers = 1;
-  std::shared_ptr<vae::Likelihood> p;     // the decoder's likelihood family (null: bernoulli)
+  std::shared_ptr<vae::Likelihood> p = nullptr;  // the decoder's likelihood family (null: bernoulli)
   std::string activation = "softplus";
   uint64_t seed = 1;                      // of the initial weights
   DType dtype = DType::f32;               // f64 for gradient checks and exact comparisons
