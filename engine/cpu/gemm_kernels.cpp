@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "engine/cpu/gemm_kernel.h"
+#include "engine/gemm.h"
 
 #if defined(GV_ISA_AVX512) || defined(GV_ISA_AVX2)
 #include <immintrin.h>
@@ -458,13 +459,22 @@ void pack_indexed<float>(const float* base, const int32_t* row, int64_t kc, cons
 // time: for each of the 8 columns, 8 consecutive rows' values are one or two (masked) 8-lane
 // loads (8-lane gathers where the rows make more runs than that: stride 2); a register transpose
 // turns them into 8 rows of the panel.
-// The masks of a block's (at most two) runs, worked out once per block of 8 rows.
+// The masks of a block's (at most two) runs and its gather indices, worked out once per block of 8
+// rows and used by every panel.
 struct Runs8 {
-  const Runs& r;
+  Runs r;
+  int rows = 0;
+  __m256i vidx;
+  __m256 vok;
 #if defined(GV_ISA_AVX2)
   __m256i m[2];
 #endif
-  explicit Runs8(const Runs& runs) : r(runs) {
+  Runs8() = default;
+  Runs8(const int32_t* row, int nrows) : r(find_runs(row, nrows)), rows(nrows) {
+    alignas(32) int32_t idx[8] = {}, ok[8] = {};
+    for (int i = 0; i < nrows; ++i) idx[i] = row[i], ok[i] = -1;
+    vidx = _mm256_load_si256((const __m256i*)idx);
+    vok = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)ok));
 #if defined(GV_ISA_AVX2)
     alignas(32) int32_t b[2][8];
     for (int i = 0; i < 8; ++i)
@@ -487,30 +497,35 @@ template <>
 void pack_indexed_t<float>(const float* base, const int32_t* row, int64_t kc, const int32_t* col, int64_t nc,
                            float* dst) {
   constexpr int NR = kNV * F32::W;
-  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
-    const int n = nc - j0 < NR ? int(nc - j0) : NR;
-    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
-      const int rows = kc - k0 < 8 ? int(kc - k0) : 8;
-      const Runs r = find_runs(row + k0, rows);
-      const Runs8 runs(r);
-      float* d = dst + k0 * NR;
-      alignas(32) int32_t idx[8] = {}, ok[8] = {};
-      for (int i = 0; i < rows; ++i) idx[i] = row[k0 + i], ok[i] = -1;
-      const __m256i vidx = _mm256_load_si256((const __m256i*)idx);
-      const __m256 vok = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)ok));
-      for (int jb = 0; jb < NR; jb += 8) {
-        __m256 v[8], o[8];
-        for (int jj = 0; jj < 8; ++jj) {
-          if (jb + jj >= n) {  // past the last column: col has no entry there
-            v[jj] = _mm256_setzero_ps();
-            continue;
+  constexpr int kMaxBlocks = int(kGemmKc / 8);  // a whole K block's runs at once (kc is at most kGemmKc)
+  Runs8 blocks[kMaxBlocks];
+  for (int64_t s0 = 0; s0 < kc; s0 += 8 * kMaxBlocks) {
+    const int64_t s1 = kc < s0 + 8 * kMaxBlocks ? kc : s0 + 8 * kMaxBlocks;
+    const int nb = int((s1 - s0 + 7) / 8);
+    for (int q = 0; q < nb; ++q) {
+      const int64_t k0 = s0 + 8 * int64_t(q);
+      blocks[q] = Runs8(row + k0, s1 - k0 < 8 ? int(s1 - k0) : 8);
+    }
+    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+      const int n = nc - j0 < NR ? int(nc - j0) : NR;
+      float* panel = dst + j0 / NR * kc * NR;
+      for (int q = 0; q < nb; ++q) {
+        const Runs8& runs = blocks[q];
+        float* d = panel + (s0 + 8 * int64_t(q)) * NR;
+        for (int jb = 0; jb < NR; jb += 8) {
+          __m256 v[8], o[8];
+          for (int jj = 0; jj < 8; ++jj) {
+            if (jb + jj >= n) {  // past the last column: col has no entry there
+              v[jj] = _mm256_setzero_ps();
+              continue;
+            }
+            const float* p = base + col[j0 + jb + jj];
+            if (runs.r.n <= 2) v[jj] = runs.load(p);
+            else v[jj] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, runs.vidx, runs.vok, 4);  // stride 2
           }
-          const float* p = base + col[j0 + jb + jj];
-          if (r.n <= 2) v[jj] = runs.load(p);
-          else v[jj] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, vidx, vok, 4);  // stride 2
+          transpose8(v, o);
+          for (int i = 0; i < runs.rows; ++i) _mm256_storeu_ps(d + i * NR + jb, o[i]);
         }
-        transpose8(v, o);
-        for (int i = 0; i < rows; ++i) _mm256_storeu_ps(d + i * NR + jb, o[i]);
       }
     }
   }
