@@ -222,34 +222,27 @@ Var linear(const Var& x, const Var& w, const Var& b) {
 }
 
 // x (N,C,H,W), w (O,C,kh,kw), bias (O): dx = conv2d_backward_input, dw = conv2d_backward_weight,
-// dbias = g summed over N, H, W
-Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p) {
-  Tensor xd = x.data(), wd = w.data();
-  bool nx = x.requires_grad(), nw = w.requires_grad();
-  std::vector<Var> ins{x, w};
-  if (bias.defined()) ins.push_back(bias);
-  Tensor y = gv::conv2d(xd, wd, bias.defined() ? bias.data() : Tensor(), p);
-  return record(y, "conv2d", ins, [xd, wd, nx, nw, p, has_bias = bias.defined()](const Tensor& g) -> TV {
-    TV r{nx ? conv2d_backward_input(g, wd, xd.shape(), p) : Tensor(),
-         nw ? conv2d_backward_weight(xd, g, wd.shape(), p) : Tensor()};
-    if (has_bias) r.push_back(gv::sum(g, {0, 2, 3}));
-    return r;
-  });
-}
-
-// the same with the live taps only: every gradient takes the same taps
-Var masked_conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p, int64_t taps) {
+// dbias = g summed over N, H, W; a masked convolution passes its live taps to all three
+namespace {
+Var conv2d_op(const char* name, const Var& x, const Var& w, const Var& bias, const Conv2dParams& p, int64_t taps) {
   Tensor xd = x.data(), wd = w.data();
   bool nx = x.requires_grad(), nw = w.requires_grad();
   std::vector<Var> ins{x, w};
   if (bias.defined()) ins.push_back(bias);
   Tensor y = gv::conv2d(xd, wd, bias.defined() ? bias.data() : Tensor(), p, taps);
-  return record(y, "masked_conv2d", ins, [xd, wd, nx, nw, p, taps, has_bias = bias.defined()](const Tensor& g) -> TV {
+  return record(y, name, ins, [xd, wd, nx, nw, p, taps, has_bias = bias.defined()](const Tensor& g) -> TV {
     TV r{nx ? conv2d_backward_input(g, wd, xd.shape(), p, taps) : Tensor(),
          nw ? conv2d_backward_weight(xd, g, wd.shape(), p, taps) : Tensor()};
     if (has_bias) r.push_back(gv::sum(g, {0, 2, 3}));
     return r;
   });
+}
+}  // namespace
+Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p) {
+  return conv2d_op("conv2d", x, w, bias, p, kAllTaps);
+}
+Var masked_conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dParams& p, int64_t taps) {
+  return conv2d_op("masked_conv2d", x, w, bias, p, taps);
 }
 
 // conv_transpose2d is the adjoint of conv2d with weight w (C,O,kh,kw) read as (O'=C, C'=O):

@@ -94,13 +94,16 @@ int64_t live_taps(int64_t taps, const Shape& w, const char* op) {
            shape_str(w), taps);
   return taps;
 }
-bool computes_live_taps_only(const Tensor& t) { return t.device().is_cpu(); }
-// w (O,C,kh,kw) as the backend reads it: (O, C*taps), the live taps of each (o, c) in order; or,
-// off the CPU, the whole kernel with its dead taps zero.
-Tensor backend_weight(const Tensor& w, int64_t taps) {
-  const int64_t O = w.size(0), C = w.size(1), all = w.size(2) * w.size(3);
+// The taps the backend of t's device computes: the live ones on the CPU, the whole kernel elsewhere.
+int64_t backend_taps(int64_t taps, const ConvGeom& g, const Tensor& t) {
+  return t.device().is_cpu() ? taps : g.kh * g.kw;
+}
+// w (O,C,kh,kw) as the backend reads it, with g.taps set by backend_taps: (O, C*g.taps), the live
+// taps of each (o, c) in order; or the whole kernel with its dead taps (from `taps` on) zero.
+Tensor backend_weight(const Tensor& w, int64_t taps, const ConvGeom& g) {
+  const int64_t O = w.size(0), C = w.size(1), all = g.kh * g.kw;
   if (taps == all) return w.contiguous();
-  if (computes_live_taps_only(w)) return w.reshape({O, C, all}).slice(2, 0, taps).contiguous();
+  if (g.taps == taps) return w.reshape({O, C, all}).slice(2, 0, taps).contiguous();
   Tensor z = w.clone();
   z.view({O, C, all}).slice(2, taps, all).fill_(0);
   return z;
@@ -116,14 +119,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   check_same_dtype(x, w, op, "input", "weight");
   ConvGeom g = conv_geom(x.shape(), w.shape(), p, op);
   taps = live_taps(taps, w.shape(), op);
-  if (computes_live_taps_only(x)) g.taps = taps;
+  g.taps = backend_taps(taps, g, x);
   const int64_t N = x.size(0), O = w.size(0);
   if (bias.defined()) {
     check_tensor(bias, op, "bias");
     check_same_dtype(x, bias, op, "input", "bias");
     check_bias(bias, O, w, op);
   }
-  Tensor xc = x.contiguous(), wc = backend_weight(w, taps), bc = bias.defined() ? bias.contiguous() : bias;
+  Tensor xc = x.contiguous(), wc = backend_weight(w, taps, g), bc = bias.defined() ? bias.contiguous() : bias;
   Tensor out = Tensor::empty({N, O, g.Ho, g.Wo}, x.dtype(), x.device());
   backend_for(x.device(), op)
       .conv_forward(x.dtype(), g, N, O, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr,
@@ -140,8 +143,8 @@ Tensor conv2d_backward_input(const Tensor& gout, const Tensor& w, const Shape& x
   ConvGeom g = conv_geom(x_shape, w.shape(), p, op);
   check_gout(gout.shape(), x_shape, w.shape(), g, op);
   taps = live_taps(taps, w.shape(), op);
-  if (computes_live_taps_only(gout)) g.taps = taps;
-  Tensor gc = gout.contiguous(), wc = backend_weight(w, taps);
+  g.taps = backend_taps(taps, g, gout);
+  Tensor gc = gout.contiguous(), wc = backend_weight(w, taps, g);
   Tensor gx = Tensor::empty(x_shape, gout.dtype(), gout.device());
   backend_for(gout.device(), op)
       .conv_backward_input(gout.dtype(), g, x_shape[0], w.size(0), gc.raw_data(), wc.raw_data(), nullptr,
@@ -158,15 +161,14 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gout, const Shape& 
   ConvGeom g = conv_geom(x.shape(), w_shape, p, op);
   check_gout(gout.shape(), x.shape(), w_shape, g, op);
   taps = live_taps(taps, w_shape, op);
-  const int64_t O = w_shape[0], C = w_shape[1], all = w_shape[2] * w_shape[3];
-  const bool compact = taps < all && computes_live_taps_only(x);
-  if (compact) g.taps = taps;
+  g.taps = backend_taps(taps, g, x);
+  const int64_t O = w_shape[0], C = w_shape[1], all = g.kh * g.kw;
   Tensor xc = x.contiguous(), gc = gout.contiguous();
-  Tensor gw = Tensor::empty(compact ? Shape{O, C, taps} : w_shape, x.dtype(), x.device());
+  Tensor gw = Tensor::empty(g.taps == all ? w_shape : Shape{O, C, g.taps}, x.dtype(), x.device());
   backend_for(x.device(), op)
       .conv_backward_weight(x.dtype(), g, x.size(0), O, xc.raw_data(), gc.raw_data(), gw.raw_data());
   if (taps == all) return gw;
-  if (!compact) {
+  if (g.taps == all) {  // the whole kernel's gradient: its dead taps are zero by definition
     gw.view({O, C, all}).slice(2, taps, all).fill_(0);
     return gw;
   }

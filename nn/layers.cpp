@@ -99,10 +99,15 @@ Tensor MaskedConv2d::spatial_mask(char type, int64_t kh, int64_t kw) {
            "MaskedConv2d: the kernel needs a centre, so odd sizes; got ({}, {})", kh, kw);
   Tensor m = Tensor::zeros({kh, kw});
   float* p = m.data<float>();
-  const int64_t centre = (kh / 2) * kw + kw / 2;  // raster index of the centre tap
-  // tap (r, s) is live when it comes before the centre in raster order (or is the centre, for B)
-  for (int64_t t = 0; t < kh * kw; ++t) p[t] = (t < centre || (t == centre && type == 'B')) ? 1.0f : 0.0f;
+  const int64_t live = live_taps(type, kh, kw);
+  for (int64_t t = 0; t < kh * kw; ++t) p[t] = t < live ? 1.0f : 0.0f;
   return m;
+}
+
+int64_t MaskedConv2d::live_taps(char type, int64_t kh, int64_t kw) {
+  // tap t (raster order) is live when it comes before the centre (or is the centre, for B)
+  const int64_t centre = (kh / 2) * kw + kw / 2;
+  return type == 'B' ? centre + 1 : centre;
 }
 
 MaskedConv2d::MaskedConv2d(char type, int64_t in, int64_t out, Size2 kernel, Generator& g, ConvOptions opt)
@@ -130,9 +135,7 @@ Tensor MaskedConv2d::mask() const {
 
 ag::Var MaskedConv2d::forward(const ag::Var& x) {
   check_image_input(x, *this, in_, out_, weight_.dtype());
-  // the live taps are a prefix in raster order: those before the centre, and the centre for B
-  const int64_t centre = (kh_ / 2) * kw_ + kw_ / 2;
-  return ag::masked_conv2d(x, weight_, bias_, {1, 1, kh_ / 2, kw_ / 2, 1, 1}, type_ == 'B' ? centre + 1 : centre);
+  return ag::masked_conv2d(x, weight_, bias_, {1, 1, kh_ / 2, kw_ / 2, 1, 1}, live_taps(type_, kh_, kw_));
 }
 
 // ---- activations and shape changes ------------------------------------------------------------

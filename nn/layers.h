@@ -112,6 +112,9 @@ class MaskedConv2d : public Conv2d {
   static Tensor spatial_mask(char type, int64_t kh, int64_t kw);
 
  private:
+  // How many taps are live: they are the first in raster order (spatial_mask is 1 on them). The
+  // type and sizes are those spatial_mask checks.
+  static int64_t live_taps(char type, int64_t kh, int64_t kw);
   char type_;
   int64_t kh_, kw_;
 };
