@@ -83,7 +83,7 @@ class BatchLoader {
   void gather(const Tensor& src, int64_t first, int64_t count, Tensor& dst) const;
 
   Dataset ds_;  // images made contiguous, on the CPU
-  int64_t n_, batch_size_, row_bytes_ = 0;
+  int64_t n_, batch_size_;
   bool shuffle_, drop_last_;
   uint64_t seed_;
   int64_t epoch_ = 0, index_ = 0;
